@@ -1,0 +1,96 @@
+/* vhost-user backend (QEMU docs/interop/vhost-user.rst), the device side of
+ * one frontend connection at a time, serving one struct cw_net.
+ *
+ * Every message from the frontend is untrusted: header flags and sizes,
+ * payload sizes per request, region counts and overlap, ring indexes, sizes
+ * and addresses, fd counts (unexpected fds are closed at once; CVE-2022-0669).
+ * A malformed message closes the connection with a logged reason; the
+ * backend goes back to listening (a VM reboot or a reconnecting frontend is
+ * served again from scratch). Nothing here blocks: the caller's event loop
+ * calls in when the sockets are readable. */
+#ifndef CAUSEWAY_VHOST_BACKEND_H
+#define CAUSEWAY_VHOST_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/net.h"
+#include "../gmem/guest_memory.h"
+
+struct cw_vhost_vring {
+    int kick_fd;   /* guest doorbell; -1 none */
+    int call_fd;   /* interrupt injection; -1 none (no interrupts) */
+    uint16_t num;
+    uint16_t base; /* last_avail_idx from SET_VRING_BASE */
+    uint64_t desc_gpa, avail_gpa, used_gpa;
+    bool addr_set;
+    bool enabled;  /* SET_VRING_ENABLE (or implicit without PROTOCOL_FEATURES) */
+    bool started;  /* kick received, queue running in the device */
+};
+
+struct cw_vhost_stats {
+    uint64_t messages;
+    uint64_t connections;
+    uint64_t protocol_errors; /* connections closed for a bad message */
+    uint64_t kicks[CW_NET_NUM_QUEUES];
+};
+
+struct cw_vhost;
+
+/* What the event loop needs to hear from the backend. */
+struct cw_vhost_events {
+    /* Queue q's kick fd changed (fd -1: stop watching). */
+    void (*kick_fd_changed)(void *ctx, int q, int old_fd, int new_fd);
+    /* The connection fd changed (accepted: fd; closed: -1). */
+    void (*conn_changed)(void *ctx, int old_fd, int new_fd);
+    /* Queues started or stopped: the loop should try to process. */
+    void (*queues_changed)(void *ctx);
+};
+
+struct cw_vhost {
+    int listen_fd;
+    int conn_fd;
+    char *path;
+    struct cw_net *net;
+    struct cw_guest_memory mem;
+    uint64_t features_offered;  /* net's offered | VHOST_USER_F_PROTOCOL_FEATURES */
+    uint64_t features_acked;
+    uint64_t protocol_features; /* negotiated */
+    bool features_set;
+    bool owner_set;
+    uint16_t mtu;               /* from NET_SET_MTU, informational */
+    struct cw_vhost_vring vring[CW_NET_NUM_QUEUES];
+    struct cw_vhost_stats stats;
+    const struct cw_vhost_events *ev;
+    void *ev_ctx;
+    char last_error[128];       /* reason the last connection was closed */
+};
+
+/* Bind a listening unix socket at path (an existing socket file is replaced).
+ * -1 with errno on failure. The device's features come from net->offered. */
+int cw_vhost_init(struct cw_vhost *v, const char *path, struct cw_net *net,
+                  enum cw_gmem_strategy strategy, const struct cw_vhost_events *ev,
+                  void *ev_ctx);
+
+/* Listening socket readable: accept (a second frontend while one is connected
+ * is refused and closed). */
+void cw_vhost_on_listen(struct cw_vhost *v);
+
+/* Connection readable: read and handle messages until the socket would
+ * block. Returns false if the connection was closed (peer gone or protocol
+ * error; see last_error). */
+bool cw_vhost_on_conn(struct cw_vhost *v);
+
+/* Kick fd readable for queue q: drain the eventfd, count the kick. */
+void cw_vhost_on_kick(struct cw_vhost *v, int q);
+
+/* Inject an interrupt on queue q (write its call eventfd). */
+void cw_vhost_interrupt(struct cw_vhost *v, int q);
+
+/* Drop the connection: stop queues, unmap memory, close fds. */
+void cw_vhost_disconnect(struct cw_vhost *v, const char *why);
+
+/* Close everything, unlink the socket. */
+void cw_vhost_destroy(struct cw_vhost *v);
+
+#endif
