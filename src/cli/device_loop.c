@@ -1,1 +1,420 @@
-/* placeholder: being written */
+/* The device process's event loop.
+ *
+ * One thread, one epoll set. Work is driven by notifications only: a guest
+ * doorbell (kick eventfd) or the peer's "data"/"space" eventfd wakes the loop,
+ * which runs the device core until it reports idle or blocked. When the core
+ * says MORE (its per-call budget ran out), the loop polls with a zero timeout
+ * so the other sources get their turn before it continues: one busy queue
+ * cannot starve the rest. With no traffic the process sleeps in epoll_wait. */
+#define _GNU_SOURCE
+#include "device_loop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "../port/link.h"
+#include "../util/log.h"
+#include "../vhost/backend.h"
+
+enum tag {
+    T_SIGNAL = 1,
+    T_TIMER,
+    T_VHOST_LISTEN,
+    T_VHOST_CONN,
+    T_KICK, /* + queue index */
+    T_LINK_LISTEN = T_KICK + CW_NET_NUM_QUEUES,
+    T_LINK_CONN,
+    T_PORT_RX,
+    T_PORT_TX,
+};
+
+#define LINK_FDS 4
+
+struct device {
+    const struct cw_device_config *cfg;
+    struct cw_net *net;
+    struct cw_vhost vhost;
+    struct cw_link link;
+    bool has_link;
+    int epfd, sigfd, timerfd;
+    int link_fds[LINK_FDS]; /* link fds currently in the epoll set */
+    bool want_tx, want_rx;
+    bool queue_error_logged[CW_NET_NUM_QUEUES];
+    struct cw_ratelimit rl;
+};
+
+static void watch(struct device *d, int fd, uint64_t tag)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+    if (fd >= 0 && epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        cw_log("epoll_ctl add fd %d: %s", fd, strerror(errno));
+}
+
+static void unwatch(struct device *d, int fd)
+{
+    /* The fd may already be closed (then the kernel dropped it itself). */
+    if (fd >= 0)
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void emit_event(struct device *d, const char *line)
+{
+    if (d->cfg->event_fd < 0)
+        return;
+    size_t n = strlen(line);
+    /* A supervisor that stopped reading must not stall the data path. */
+    if (write(d->cfg->event_fd, line, n) != (ssize_t)n)
+        cw_log_limited(&d->rl, "event fd: could not report '%.*s'", (int)n - 1, line);
+}
+
+/* --- the port the device core sends to: the link's port while it is up --- */
+
+static struct cw_port *live_port(struct device *d)
+{
+    return d->has_link && d->link.up && cw_port_attached(&d->link.port) ? &d->link.port : NULL;
+}
+
+static void *dp_tx_reserve(void *ctx, uint32_t len)
+{
+    struct cw_port *p = live_port(ctx);
+    return p ? cw_port_net_ops.tx_reserve(p, len) : NULL;
+}
+
+static void dp_tx_commit(void *ctx, uint32_t len)
+{
+    struct cw_port *p = live_port(ctx);
+    if (p)
+        cw_port_net_ops.tx_commit(p, len);
+}
+
+static void dp_tx_flush(void *ctx)
+{
+    struct cw_port *p = live_port(ctx);
+    if (p)
+        cw_port_net_ops.tx_flush(p);
+}
+
+static const void *dp_rx_peek(void *ctx, uint32_t *len)
+{
+    struct cw_port *p = live_port(ctx);
+    return p ? cw_port_net_ops.rx_peek(p, len) : NULL;
+}
+
+static void dp_rx_release(void *ctx)
+{
+    struct cw_port *p = live_port(ctx);
+    if (p)
+        cw_port_net_ops.rx_release(p);
+}
+
+static void dp_rx_flush(void *ctx)
+{
+    struct cw_port *p = live_port(ctx);
+    if (p)
+        cw_port_net_ops.rx_flush(p);
+}
+
+static const struct cw_net_port_ops device_port_ops = {
+    .tx_reserve = dp_tx_reserve,
+    .tx_commit = dp_tx_commit,
+    .tx_flush = dp_tx_flush,
+    .rx_peek = dp_rx_peek,
+    .rx_release = dp_rx_release,
+    .rx_flush = dp_rx_flush,
+};
+
+static void device_interrupt(void *ctx, int q)
+{
+    struct device *d = ctx;
+    cw_vhost_interrupt(&d->vhost, q);
+}
+
+/* --- events from the vhost-user backend --- */
+
+static void on_kick_fd_changed(void *ctx, int q, int old_fd, int new_fd)
+{
+    struct device *d = ctx;
+    unwatch(d, old_fd);
+    watch(d, new_fd, T_KICK + (uint64_t)q);
+}
+
+static void on_conn_changed(void *ctx, int old_fd, int new_fd)
+{
+    struct device *d = ctx;
+    unwatch(d, old_fd);
+    watch(d, new_fd, T_VHOST_CONN);
+    if (new_fd >= 0)
+        cw_log("frontend connected");
+}
+
+static void on_queues_changed(void *ctx)
+{
+    struct device *d = ctx;
+    for (int q = 0; q < CW_NET_NUM_QUEUES; q++)
+        if (cw_vq_ready(&d->net->vq[q]))
+            d->queue_error_logged[q] = false; /* a driver reset clears a broken queue */
+    d->want_tx = d->want_rx = true;
+}
+
+static const struct cw_vhost_events vhost_events = {
+    .kick_fd_changed = on_kick_fd_changed,
+    .conn_changed = on_conn_changed,
+    .queues_changed = on_queues_changed,
+};
+
+/* --- events from the link --- */
+
+static void on_link_fds_changed(void *ctx, struct cw_link *l)
+{
+    struct device *d = ctx;
+    for (int i = 0; i < LINK_FDS; i++) {
+        unwatch(d, d->link_fds[i]);
+        d->link_fds[i] = -1;
+    }
+    int want[LINK_FDS] = {l->listen_fd, l->conn_fd, -1, -1};
+    if (cw_port_attached(&l->port)) {
+        want[2] = cw_port_rx_data_fd(&l->port);
+        want[3] = cw_port_tx_space_fd(&l->port);
+    }
+    static const uint64_t tags[LINK_FDS] = {T_LINK_LISTEN, T_LINK_CONN, T_PORT_RX, T_PORT_TX};
+    for (int i = 0; i < LINK_FDS; i++) {
+        if (want[i] >= 0) {
+            watch(d, want[i], tags[i]);
+            d->link_fds[i] = want[i];
+        }
+    }
+}
+
+static void on_link_state(void *ctx, struct cw_link *l, bool up)
+{
+    struct device *d = ctx;
+    (void)l;
+    cw_net_set_link(d->net, up);
+    cw_log("link %s (%s)", up ? "up" : "down", d->cfg->link_path);
+    emit_event(d, up ? "link up\n" : "link down\n");
+    d->want_tx = d->want_rx = true;
+}
+
+static const struct cw_link_events link_events = {
+    .fds_changed = on_link_fds_changed,
+    .state_changed = on_link_state,
+};
+
+/* --- statistics --- */
+
+static void print_stats(struct device *d)
+{
+    const struct cw_net_stats *s = &d->net->stats;
+    char drops[512];
+    size_t off = 0;
+    for (int i = 0; i < CW_DROP__COUNT && off < sizeof(drops); i++)
+        off += (size_t)snprintf(drops + off, sizeof(drops) - off, " drop_%s=%llu",
+                                cw_net_drop_name((enum cw_net_drop)i),
+                                (unsigned long long)s->drops[i]);
+    cw_log("stats link=%s tx_frames=%llu tx_bytes=%llu rx_frames=%llu rx_bytes=%llu "
+           "kicks_rx=%llu kicks_tx=%llu interrupts_rx=%llu interrupts_tx=%llu sw_csum=%llu "
+           "sw_segments=%llu gmem=%s gmem_maps=%llu gmem_unmaps=%llu vhost_errors=%llu%s",
+           d->net->link_up ? "up" : "down", (unsigned long long)s->tx_frames,
+           (unsigned long long)s->tx_bytes, (unsigned long long)s->rx_frames,
+           (unsigned long long)s->rx_bytes, (unsigned long long)d->vhost.stats.kicks[CW_NET_RXQ],
+           (unsigned long long)d->vhost.stats.kicks[CW_NET_TXQ],
+           (unsigned long long)s->interrupts[CW_NET_RXQ],
+           (unsigned long long)s->interrupts[CW_NET_TXQ], (unsigned long long)s->sw_csum,
+           (unsigned long long)s->sw_segments, cw_gmem_strategy_name(d->cfg->gmem),
+           (unsigned long long)d->vhost.mem.maps, (unsigned long long)d->vhost.mem.unmaps,
+           (unsigned long long)d->vhost.stats.protocol_errors, drops);
+}
+
+/* --- the data path --- */
+
+static void report_broken(struct device *d, int q)
+{
+    if (d->queue_error_logged[q])
+        return;
+    d->queue_error_logged[q] = true;
+    /* Once per breakage: the queue serves nothing until the driver resets it. */
+    cw_log("guest error on %s queue: %s; queue stopped until the driver resets the device",
+           q == CW_NET_RXQ ? "rx" : "tx", cw_vq_strerror(d->net->vq[q].error));
+}
+
+static bool step(enum cw_net_result r, struct device *d, int q)
+{
+    if (r == CW_NET_BROKEN)
+        report_broken(d, q);
+    return r == CW_NET_MORE;
+}
+
+static void process(struct device *d)
+{
+    if (d->want_tx)
+        d->want_tx = step(cw_net_tx(d->net), d, CW_NET_TXQ);
+    if (d->want_rx)
+        d->want_rx = step(cw_net_rx(d->net), d, CW_NET_RXQ);
+    if (d->has_link && d->link.up && cw_port_broken(&d->link.port))
+        cw_link_drop(&d->link, "the peer corrupted the port ring");
+}
+
+static int setup_signals(struct device *d)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    d->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    return d->sigfd < 0 ? -1 : 0;
+}
+
+static int setup_timer(struct device *d)
+{
+    d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (d->timerfd < 0)
+        return -1;
+    struct itimerspec its = {.it_interval = {0, 100 * 1000 * 1000}, .it_value = {0, 100 * 1000 * 1000}};
+    return timerfd_settime(d->timerfd, 0, &its, NULL);
+}
+
+/* Returns true when the process should stop. */
+static bool handle(struct device *d, uint64_t tag, uint32_t events)
+{
+    switch (tag) {
+    case T_SIGNAL: {
+        struct signalfd_siginfo si;
+        while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+            if (si.ssi_signo == SIGUSR1) {
+                print_stats(d);
+                continue;
+            }
+            cw_log("stopping on signal %u", si.ssi_signo);
+            return true;
+        }
+        return false;
+    }
+    case T_TIMER: {
+        uint64_t ticks;
+        if (read(d->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+            cw_log_limited(&d->rl, "timerfd: %s", strerror(errno));
+        if (d->has_link && !d->link.up)
+            cw_link_tick(&d->link);
+        return false;
+    }
+    case T_VHOST_LISTEN:
+        cw_vhost_on_listen(&d->vhost);
+        return false;
+    case T_VHOST_CONN:
+        if (!cw_vhost_on_conn(&d->vhost))
+            cw_log("frontend disconnected: %s", d->vhost.last_error);
+        d->want_tx = d->want_rx = true;
+        return false;
+    case T_LINK_LISTEN:
+        cw_link_on_listen(&d->link);
+        return false;
+    case T_LINK_CONN:
+        cw_link_on_conn(&d->link);
+        return false;
+    case T_PORT_RX:
+        cw_port_drain(&d->link.port, cw_port_rx_data_fd(&d->link.port));
+        d->want_rx = true;
+        return false;
+    case T_PORT_TX:
+        cw_port_drain(&d->link.port, cw_port_tx_space_fd(&d->link.port));
+        d->want_tx = true;
+        return false;
+    default:
+        if (tag >= T_KICK && tag < T_KICK + CW_NET_NUM_QUEUES) {
+            int q = (int)(tag - T_KICK);
+            cw_vhost_on_kick(&d->vhost, q);
+            if (q == CW_NET_TXQ)
+                d->want_tx = true;
+            else
+                d->want_rx = true;
+        }
+        (void)events;
+        return false;
+    }
+}
+
+int cw_device_run(const struct cw_device_config *cfg)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "device %s", cfg->name);
+    cw_log_set_prefix(prefix);
+
+    struct device *d = calloc(1, sizeof(*d));
+    if (!d) {
+        cw_log("out of memory");
+        return 1;
+    }
+    d->cfg = cfg;
+    d->rl = (struct cw_ratelimit)CW_RATELIMIT_INIT(1000, 5);
+    for (int i = 0; i < LINK_FDS; i++)
+        d->link_fds[i] = -1;
+    d->net = calloc(1, sizeof(*d->net));
+    int status = 1;
+    d->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (!d->net || d->epfd < 0 || setup_signals(d) < 0 || setup_timer(d) < 0) {
+        cw_log("cannot set up the event loop: %s", strerror(errno));
+        goto out;
+    }
+    watch(d, d->sigfd, T_SIGNAL);
+    watch(d, d->timerfd, T_TIMER);
+
+    cw_net_init(d->net, &cfg->net, &d->vhost.mem.gmem, &device_port_ops, d, device_interrupt, d);
+    cw_net_set_link(d->net, false);
+    if (cw_vhost_init(&d->vhost, cfg->socket_path, d->net, cfg->gmem, &vhost_events, d) < 0) {
+        cw_log("cannot listen on %s: %s", cfg->socket_path, strerror(errno));
+        goto out;
+    }
+    watch(d, d->vhost.listen_fd, T_VHOST_LISTEN);
+    if (cfg->link_path) {
+        if (cw_link_open(&d->link, cfg->link_path, cfg->ring_capacity, &link_events, d) < 0) {
+            cw_log("cannot join link %s: %s", cfg->link_path, d->link.last_error);
+            cw_vhost_destroy(&d->vhost);
+            goto out;
+        }
+        d->has_link = true;
+        on_link_fds_changed(d, &d->link);
+    }
+    cw_log("serving %s (gmem %s, offloads %s)%s%s", cfg->socket_path,
+           cw_gmem_strategy_name(cfg->gmem), cfg->net.offloads ? "on" : "off",
+           cfg->link_path ? ", link " : "", cfg->link_path ? cfg->link_path : "");
+    emit_event(d, "ready\n");
+
+    bool stop = false;
+    while (!stop) {
+        struct epoll_event evs[16];
+        int timeout = (d->want_tx || d->want_rx) ? 0 : -1;
+        int n = epoll_wait(d->epfd, evs, 16, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            cw_log("epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n && !stop; i++)
+            stop = handle(d, evs[i].data.u64, evs[i].events);
+        if (!stop)
+            process(d);
+    }
+    print_stats(d);
+    status = 0;
+    if (d->has_link)
+        cw_link_close(&d->link);
+    cw_vhost_destroy(&d->vhost);
+out:
+    if (d->epfd >= 0)
+        close(d->epfd);
+    free(d->net);
+    free(d);
+    return status;
+}

@@ -1,0 +1,7 @@
+#ifndef CAUSEWAY_CLI_COMMANDS_H
+#define CAUSEWAY_CLI_COMMANDS_H
+
+int cw_cmd_device(int argc, char **argv);
+int cw_cmd_vm(int argc, char **argv);
+
+#endif
