@@ -92,11 +92,9 @@ int cw_offload_finish_csum(uint8_t *frame, uint32_t len, uint16_t csum_start,
     /* 32-bit arithmetic: two uint16_t plus 2 cannot wrap. */
     uint32_t field = (uint32_t)csum_start + csum_offset;
 
-    if (frame == NULL || csum_start > len || field + 2u > len)
-        return -1;
-    /* The checksum field must lie inside the summed range, or the stored
-     * value would not be covered by the sum it completes. */
-    if (field < csum_start)
+    /* field >= csum_start, so this one test also keeps csum_start <= len
+     * (the summed range is non-empty and holds the field). */
+    if (frame == NULL || field + 2u > len)
         return -1;
     uint16_t c = (uint16_t)~cw_csum_fold(cw_csum_add(0, frame + csum_start, len - csum_start));
     /* Like Linux's skb_checksum_help: a result of 0 is sent as 0xFFFF. Both

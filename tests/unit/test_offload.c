@@ -683,6 +683,10 @@ static void test_segment_bad_ipv4(void **state)
     for (uint16_t t = 0; t < 40; t++) {
         wr16(ip + 2, t);
         expect_refused(bad, len, &h, 4096);
+        /* Same with the frame ending where the datagram says it does, so
+         * touching the TCP header before checking it fits is caught. */
+        if (t >= 20)
+            expect_refused(bad, lo.l3 + t, &h, 4096);
     }
     /* Fragments: MF, any offset, both. DF alone is fine (checked below). */
     static const uint16_t frags[] = {0x2000, 0x0001, 0x1FFF, 0x2001, 0x4001, 0x6000};
@@ -753,6 +757,7 @@ static void test_segment_bad_ipv6(void **state)
     for (uint16_t p = 0; p < 20; p++) {
         wr16(ip + 4, p);
         expect_refused(bad, len, &h, 4096);
+        expect_refused(bad, lo.l3 + 40 + p, &h, 4096); /* frame ends there too */
     }
     /* Wrong version; IPv4 under a TCPV6 request. */
     memcpy(bad, buf, len);
