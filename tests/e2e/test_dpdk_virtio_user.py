@@ -1,0 +1,70 @@
+"""Causeway's device driven by an independent virtio-net driver: DPDK's
+virtio-user PMD (testpmd), no VM involved. One testpmd transmits into device
+A, the link carries the frames to device B, a second testpmd receives them."""
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from harness import CAUSEWAY, Skip, check, check_sanitizers
+
+TESTPMD = "dpdk-testpmd"
+
+
+def testpmd_args(sock, prefix, mode):
+    return [TESTPMD, "-l", "0,1", "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", prefix,
+            "--vdev", "net_virtio_user0,path=%s,queue_size=1024" % sock, "--",
+            "--total-num-mbufs=16384", "--forward-mode=%s" % mode, "--nb-cores=1"]
+
+
+def device_stats(text):
+    m = re.search(r"stats link=(\S+) tx_frames=(\d+) tx_bytes=\d+ rx_frames=(\d+)", text)
+    return (m.group(1), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def accumulated(text, key):
+    # "Accumulated forward statistics for all ports" block, e.g. RX-packets: 123
+    block = text.split("Accumulated forward statistics for all ports")[-1]
+    m = re.search(key + r":\s*(\d+)", block)
+    return int(m.group(1)) if m else None
+
+
+def test_testpmd_txonly_to_rxonly(env):
+    if not shutil.which(TESTPMD):
+        raise Skip("dpdk-testpmd not installed (Debian package dpdk-dev)")
+    link = env.link()
+    socks = {n: "%s/%s.sock" % (env.tmp, n) for n in ("a", "b")}
+    devs = {}
+    for n in ("a", "b"):
+        devs[n] = env.spawn([CAUSEWAY, "device", "--name", n, "--socket", socks[n],
+                             "--link", link], "device-" + n)
+    time.sleep(0.5)
+    # testpmd without -i runs until its stdin reaches end of file.
+    rx = env.spawn(testpmd_args(socks["b"], "cw-rx", "rxonly"), "testpmd-rx",
+                   stdin=subprocess.PIPE)
+    time.sleep(3)
+    tx = env.spawn(testpmd_args(socks["a"], "cw-tx", "txonly"), "testpmd-tx",
+                   stdin=subprocess.PIPE)
+    time.sleep(8)
+    for p in (tx, rx):
+        p.stdin.close()
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        time.sleep(1)
+    for p in devs.values():
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+    out = {n: open(p.log_path).read() for n, p in
+           (("a", devs["a"]), ("b", devs["b"]), ("tx", tx), ("rx", rx))}
+    for n in ("a", "b"):
+        check_sanitizers("device " + n, out[n], devs[n].log_path)
+    sent = accumulated(out["tx"], "TX-packets")
+    got = accumulated(out["rx"], "RX-packets")
+    check(sent and sent > 1000, "testpmd txonly sent too little: %r (log %s)" % (sent, tx.log_path))
+    check(got and got > 1000, "testpmd rxonly received too little: %r (log %s)" % (got, rx.log_path))
+    sa, sb = device_stats(out["a"]), device_stats(out["b"])
+    check(sa and sa[1] >= sent * 0.9, "device a forwarded %r of %d" % (sa, sent))
+    check(sb and sb[2] >= got, "device b delivered %r, testpmd counted %d" % (sb, got))
