@@ -64,19 +64,37 @@ static uint32_t fold64(uint64_t s)
 uint32_t cw_csum_add(uint32_t sum, const void *data, uint32_t len)
 {
     const uint8_t *p = data;
-    uint64_t acc = sum;
+    uint64_t acc = 0;
     uint32_t i = 0;
 
-    /* Eight bytes per step as four big-endian 16-bit words; a 64-bit
-     * accumulator cannot overflow from 16-bit addends within any uint32_t
-     * length (2^32 * 2^16 < 2^64). */
-    for (; i + 8 <= len; i += 8)
-        acc += (uint32_t)get16(p + i) + get16(p + i + 2) + get16(p + i + 4) + get16(p + i + 6);
-    for (; i + 2 <= len; i += 2)
-        acc += get16(p + i);
-    if (i < len)
-        acc += (uint32_t)p[i] << 8; /* odd tail: padded with a zero low byte */
-    return fold64(acc);
+    /* The ones' complement sum is byte-order independent (RFC 1071 2(B)):
+     * summing native-order words and byte-swapping the folded result equals
+     * summing big-endian words. So read 8 bytes at a time natively (memcpy:
+     * no alignment assumed) and add them as two 32-bit halves; the 64-bit
+     * accumulator cannot overflow for any uint32_t length (2^29 steps of
+     * two addends below 2^32 each). */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, p + i, 8);
+        acc += (w & 0xFFFFFFFFu) + (w >> 32);
+    }
+    for (; i + 2 <= len; i += 2) {
+        uint16_t w;
+        __builtin_memcpy(&w, p + i, 2);
+        acc += w;
+    }
+    if (i < len) {
+        /* Odd tail: the first byte of a word padded with a zero byte. */
+        uint8_t b[2] = {p[i], 0};
+        uint16_t w;
+        __builtin_memcpy(&w, b, 2);
+        acc += w;
+    }
+    uint16_t folded = cw_csum_fold(fold64(acc));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    folded = (uint16_t)((folded << 8) | (folded >> 8));
+#endif
+    return fold64((uint64_t)sum + folded);
 }
 
 uint16_t cw_csum_fold(uint32_t sum)
