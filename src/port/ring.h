@@ -52,12 +52,22 @@ struct cw_ring {
     uint32_t pending;  /* producer: bytes committed, not yet published; consumer: bytes released */
     uint32_t reserved; /* producer: length of the open reservation */
     uint32_t peek_len; /* consumer: record size (with header, aligned) of the last peek */
-    bool broken;
+    bool producer;     /* role, so cw_ring_woken knows which flag is ours */
+    bool res_open;     /* producer: a reservation is open (reserved may be 0) */
+    bool broken;       /* sticky: the peer broke the protocol; nothing more is touched */
 };
 
+/* Record types in the header's type field. */
+#define CW_RING_REC_FRAME 1u
+#define CW_RING_REC_PAD 2u
+
 /* Attach to shared memory. `initialize` (the side that created the memory)
- * zeroes the indexes. Returns -1 if capacity is not a power of two within
- * [CW_RING_MIN_CAPACITY, CW_RING_MAX_CAPACITY] or max_record cannot fit. */
+ * zeroes the indexes and flags; the other side reads nothing at attach and
+ * starts at index 0 too. Returns -1 if capacity is not a power of two within
+ * [CW_RING_MIN_CAPACITY, CW_RING_MAX_CAPACITY], if `shared` is not 64-byte
+ * aligned, or if a record of max_record bytes (header and alignment
+ * included) exceeds capacity / 2: above that, an empty ring whose index sits
+ * mid-area could never fit the record on either side of the end. */
 int cw_ring_attach_producer(struct cw_ring *r, void *shared, uint32_t capacity,
                             uint32_t max_record, bool initialize);
 int cw_ring_attach_consumer(struct cw_ring *r, void *shared, uint32_t capacity,

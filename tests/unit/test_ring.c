@@ -453,6 +453,7 @@ static void test_hostile_prod_behind(void **state)
 
     consumer_advanced(&x);
     x.sh->prod = 64; /* behind what we consumed privately (96) */
+    put_hdr(&x, 96, 0, CW_RING_REC_FRAME); /* a record the lie would expose */
     /* prepare_wait sees a changed prod and refuses to sleep; the peek it
      * leads to finds the lie */
     assert_true(cw_ring_prepare_wait_data(&x.c));
@@ -460,7 +461,8 @@ static void test_hostile_prod_behind(void **state)
     assert_consumer_dead(&x);
 
     consumer_advanced(&x);
-    x.sh->prod = 96 + 8; /* misaligned */
+    put_hdr(&x, 96, 40, CW_RING_REC_FRAME);
+    x.sh->prod = 96 + 48 + 8; /* misaligned, though the record is covered */
     assert_null(cw_ring_peek(&x.c, &len));
     assert_consumer_dead(&x);
 }
@@ -525,6 +527,7 @@ static void test_hostile_pad(void **state)
     /* PAD longer than the rest of the area */
     consumer_at(&x, CAP - 64);
     put_hdr(&x, CAP - 64, 64, CW_RING_REC_PAD);
+    put_hdr(&x, 0, 5, CW_RING_REC_FRAME);
     x.sh->prod = CAP + 64;
     assert_null(cw_ring_peek(&x.c, &len));
     assert_consumer_dead(&x);
@@ -532,6 +535,8 @@ static void test_hostile_pad(void **state)
     /* PAD shorter than the rest (would leave us mid-area, misparsing) */
     consumer_at(&x, CAP - 64);
     put_hdr(&x, CAP - 64, 16 - 8, CW_RING_REC_PAD);
+    put_hdr(&x, CAP - 48, 5, CW_RING_REC_FRAME);
+    put_hdr(&x, 0, 5, CW_RING_REC_FRAME);
     x.sh->prod = CAP + 64;
     assert_null(cw_ring_peek(&x.c, &len));
     assert_consumer_dead(&x);
@@ -547,6 +552,7 @@ static void test_hostile_pad(void **state)
     /* PAD not fully published */
     consumer_at(&x, CAP - 64);
     put_hdr(&x, CAP - 64, 64 - 8, CW_RING_REC_PAD);
+    put_hdr(&x, 0, 5, CW_RING_REC_FRAME);
     x.sh->prod = CAP - 32;
     assert_null(cw_ring_peek(&x.c, &len));
     assert_consumer_dead(&x);
@@ -613,6 +619,14 @@ static void test_hostile_cons(void **state)
     consumer_advanced(&x);
     x.sh->cons = 96 - CAP - 16;
     assert_false(cw_ring_prepare_wait_space(&x.p, 10));
+    assert_producer_dead(&x);
+
+    /* cons within capacity of the published prod, but more than capacity
+     * behind our committed head: the room computation would wrap */
+    consumer_advanced(&x);
+    send1(&x, 40, 2); /* head 144, published 96 */
+    x.sh->cons = 144 - CAP - 16;
+    assert_null(cw_ring_reserve(&x.p, 10));
     assert_producer_dead(&x);
 
     /* cons moved backwards but within range: less room, not broken */
