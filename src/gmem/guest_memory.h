@@ -45,6 +45,7 @@ struct cw_region {
     uint8_t *host;   /* persistent: host address of gpa's byte */
     void *map_base;  /* persistent: what mmap returned (for munmap) */
     uint64_t map_len;
+    uint64_t align;  /* mapping granule of the fd (page, or huge page on hugetlbfs) */
 };
 
 struct cw_guest_memory {
@@ -56,6 +57,8 @@ struct cw_guest_memory {
     uint64_t faults;       /* accesses refused: outside every region */
 };
 
+/* m->gmem.ctx points at m itself: initialise the struct where it will live
+ * (do not copy it afterwards). */
 void cw_guest_memory_init(struct cw_guest_memory *m, enum cw_gmem_strategy s);
 
 /* Replace the table. Takes ownership of fds[0..n) in every case (closes them
