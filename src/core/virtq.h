@@ -110,6 +110,11 @@ void cw_vq_unpop(struct cw_vq *vq, uint16_t n);
  * driver until cw_vq_flush. */
 void cw_vq_push(struct cw_vq *vq, uint16_t head, uint32_t len);
 
+/* Take back the last n pushed entries not yet flushed (the driver never saw
+ * them). Used when a multi-buffer RX frame turns out not to fit: its chains
+ * are unpushed and unpopped together. */
+void cw_vq_unpush(struct cw_vq *vq, uint16_t n);
+
 /* Publish all pushed entries with one used->idx store (release ordering). */
 void cw_vq_flush(struct cw_vq *vq);
 
