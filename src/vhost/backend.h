@@ -16,22 +16,28 @@
 
 #include "../core/net.h"
 #include "../gmem/guest_memory.h"
+#include "../util/log.h"
 
 struct cw_vhost_vring {
     int kick_fd;   /* guest doorbell; -1 none */
     int call_fd;   /* interrupt injection; -1 none (no interrupts) */
+    int err_fd;    /* signalled when the queue cannot start; -1 none */
     uint16_t num;
-    uint16_t base; /* last_avail_idx from SET_VRING_BASE */
-    uint64_t desc_gpa, avail_gpa, used_gpa;
+    uint16_t base; /* last_avail_idx from SET_VRING_BASE (or the last stop) */
+    uint64_t desc_uva, avail_uva, used_uva; /* as the frontend sent them */
+    uint64_t desc_gpa, avail_gpa, used_gpa; /* translated over the current table */
     bool addr_set;
     bool enabled;  /* SET_VRING_ENABLE (or implicit without PROTOCOL_FEATURES) */
-    bool started;  /* kick received, queue running in the device */
+    bool started;  /* queue running in the device (cw_net_queue_start succeeded) */
 };
 
 struct cw_vhost_stats {
     uint64_t messages;
     uint64_t connections;
     uint64_t protocol_errors; /* connections closed for a bad message */
+    uint64_t refused_connections; /* second frontends turned away */
+    uint64_t unknown_requests;    /* requests ignored as not served */
+    uint64_t queue_start_failures;/* cw_net_queue_start refused the guest's ring */
     uint64_t kicks[CW_NET_NUM_QUEUES];
 };
 
@@ -64,10 +70,17 @@ struct cw_vhost {
     const struct cw_vhost_events *ev;
     void *ev_ctx;
     char last_error[128];       /* reason the last connection was closed */
+    uint32_t msg_timeout_ms;    /* budget to receive one whole message or send a reply */
+    struct cw_ratelimit rl;     /* for everything a frontend can make us log */
 };
 
-/* Bind a listening unix socket at path (an existing socket file is replaced).
- * -1 with errno on failure. The device's features come from net->offered. */
+/* Bind a listening unix socket at path (an existing socket file is replaced;
+ * any other file there is left alone and init fails with EEXIST). -1 with
+ * errno on failure. The device's features come from net->offered, and
+ * net->mem is pointed at v->mem.gmem (the guest memory this backend maps).
+ * Once a message has begun to arrive, the rest of it (and any reply) must
+ * move within msg_timeout_ms (default 2000), or the connection is closed:
+ * a stalled frontend cannot hang the event loop. */
 int cw_vhost_init(struct cw_vhost *v, const char *path, struct cw_net *net,
                   enum cw_gmem_strategy strategy, const struct cw_vhost_events *ev,
                   void *ev_ctx);
