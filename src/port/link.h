@@ -17,7 +17,10 @@
 struct cw_link;
 
 struct cw_link_events {
-    /* The set of fds to watch changed (listen, connection, port fds). */
+    /* The set of fds to watch changed (listen, connection, port fds). Called
+     * with the link already showing the new set, while fds that left it are
+     * still open (so an epoll set can still remove them), and before
+     * state_changed. cw_link_open and cw_link_close call no callback. */
     void (*fds_changed)(void *ctx, struct cw_link *l);
     /* Carrier: the port is attached and the peer alive (true) or not. */
     void (*state_changed)(void *ctx, struct cw_link *l, bool up);
@@ -39,6 +42,9 @@ struct cw_link {
     const struct cw_link_events *ev;
     void *ev_ctx;
     char last_error[128];
+    /* private */
+    uint64_t path_dev, path_ino; /* the socket file we bound, to tell if it is still ours */
+    uint32_t hello_wait;         /* ticks spent connected without a hello */
 };
 
 /* Connect to a listening peer at path, or listen there. -1 with a reason in
@@ -47,7 +53,10 @@ int cw_link_open(struct cw_link *l, const char *path, uint32_t capacity,
                  const struct cw_link_events *ev, void *ev_ctx);
 
 /* Event loop hooks: listening socket readable; connection readable or hung
- * up; periodic tick (every ~100 ms) while down and not listening, to retry. */
+ * up; periodic tick (every ~100 ms) while down: it retries the rendezvous,
+ * gives up on a listener that sends no hello, and makes a listener without
+ * a peer rejoin if its socket file was replaced (two survivors raced for the
+ * path). Calling it while up is harmless. */
 void cw_link_on_listen(struct cw_link *l);
 void cw_link_on_conn(struct cw_link *l);
 void cw_link_tick(struct cw_link *l);

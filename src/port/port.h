@@ -18,6 +18,12 @@
 #include "ring.h"
 
 #define CW_PORT_DEFAULT_CAPACITY (1u << 20) /* bytes per direction */
+/* Smallest capacity whose ring takes a maximal frame (CW_NET_META_LEN +
+ * CW_NET_MAX_FRAME with its record header) in half of the area. */
+#define CW_PORT_MIN_CAPACITY (1u << 18)
+#define CW_PORT_MAX_CAPACITY CW_RING_MAX_CAPACITY
+/* Largest record a port ring carries: one frame with its virtio header. */
+#define CW_PORT_MAX_RECORD (CW_NET_META_LEN + CW_NET_MAX_FRAME)
 #define CW_PORT_EFD_DATA 0
 #define CW_PORT_EFD_SPACE 1
 
@@ -42,7 +48,10 @@ struct cw_port {
     struct cw_port_stats stats;
 };
 
-/* Shared-memory size for a capacity. */
+/* A power of two within [CW_PORT_MIN_CAPACITY, CW_PORT_MAX_CAPACITY]. */
+bool cw_port_capacity_valid(uint32_t capacity);
+
+/* Shared-memory size for a capacity: two rings, each page-aligned. */
 size_t cw_port_shm_size(uint32_t capacity);
 
 /* New memfd (sealed at its size) and four non-blocking eventfds. */
@@ -51,8 +60,14 @@ void cw_port_fds_close(struct cw_port_fds *f);
 /* All six fds set to -1. */
 void cw_port_fds_reset(struct cw_port_fds *f);
 
-/* Map and attach. Takes ownership of *f (closes it on failure). Checks the
- * memfd's size against capacity. initialize: zero the indexes (the creator). */
+/* Map and attach. Takes ownership of *f (closes it on failure; *f is reset
+ * either way). Refuses (-1, errno set) a capacity that is not valid, a memfd
+ * whose size is not cw_port_shm_size(capacity) or that is not sealed against
+ * shrinking and growing (a peer could otherwise truncate it under us: SIGBUS),
+ * and eventfd slots holding anything but an anonymous-inode fd (a pipe or
+ * socket could block or SIGPIPE us); the eventfds are made non-blocking.
+ * initialize: zero the indexes (the creator). p->stats survives detach and
+ * attach (zero the struct once before first use). */
 int cw_port_attach(struct cw_port *p, struct cw_port_fds *f, int side, uint32_t capacity,
                    bool initialize);
 void cw_port_detach(struct cw_port *p);
