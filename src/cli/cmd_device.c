@@ -74,8 +74,7 @@ int cw_cmd_device(int argc, char **argv)
                 cw_usage_error("--mrg-rxbuf: '%s' is not on or off", optarg);
             break;
         case 'R':
-            if (cw_parse_size(optarg, &v) || v < 256 * 1024 || v > CW_RING_MAX_CAPACITY ||
-                (v & (v - 1)))
+            if (cw_parse_size(optarg, &v) || v > UINT32_MAX || !cw_port_capacity_valid((uint32_t)v))
                 cw_usage_error("--ring-size: '%s' is not a power of two from 256K to 1G", optarg);
             cfg.ring_capacity = (uint32_t)v;
             break;
