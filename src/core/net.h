@@ -10,7 +10,7 @@
  * (checksum, segmentation) before writing into the guest.
  *
  * Portable: no OS calls, no allocation; the caller owns the struct (it is
- * large: it holds one chain and a frame-sized scratch buffer). */
+ * large: it holds two chains and two frame-sized buffers, ~180 KiB). */
 #ifndef CAUSEWAY_CORE_NET_H
 #define CAUSEWAY_CORE_NET_H
 
@@ -106,6 +106,16 @@ struct cw_net {
     struct cw_net_stats stats;
     struct cw_chain chain;                              /* scratch chain */
     uint8_t scratch[CW_NET_META_LEN + CW_NET_MAX_FRAME]; /* software offload */
+    /* MRG_RXBUF: the chains after the first of one frame (the first stays
+     * in `chain` until its header, with num_buffers, is written last). */
+    struct cw_chain rx_more;
+    /* Segments of the port's head frame already delivered, when software
+     * segmentation ran out of guest buffers midway: on the next call the
+     * frame is segmented again and these are skipped (no duplicates). */
+    uint32_t rx_seg_done;
+    /* Software segmentation builds each segment here; `scratch` holds the
+     * private copy of the frame being segmented. */
+    uint8_t seg_buf[CW_NET_MAX_FRAME];
 };
 
 /* Features offered for a parameter set (always VERSION_1, EVENT_IDX,
@@ -113,6 +123,8 @@ struct cw_net {
  * when asked for). */
 uint64_t cw_net_offered_features(const struct cw_net_params *p);
 
+/* Initialise everything (queues stopped, no features, stats zero). The link
+ * starts down: call cw_net_set_link(n, true) once a peer is attached. */
 void cw_net_init(struct cw_net *n, const struct cw_net_params *p, const struct cw_gmem *mem,
                  const struct cw_net_port_ops *port, void *port_ctx,
                  void (*interrupt)(void *ctx, int q), void *irq_ctx);

@@ -66,6 +66,8 @@ static int sim_write(void *ctx, uint64_t gpa, const void *src, size_t len)
     if (!r)
         return -1;
     memcpy(r->host + (gpa - r->gpa), src, len);
+    if (g->write_hook)
+        g->write_hook(g, gpa, len, g->hook_arg);
     return 0;
 }
 

@@ -48,6 +48,11 @@ struct sim_guest {
     uint64_t n_valid, n_read, n_write, n_translate;
     /* Bump allocator for buffers, in region 0. */
     uint64_t alloc_next;
+    /* Called after every successful gmem write by the core: lets a test act
+     * as a driver running concurrently (e.g. add buffers right after the
+     * device re-enabled notifications). */
+    void (*write_hook)(struct sim_guest *g, uint64_t gpa, size_t len, void *arg);
+    void *hook_arg;
 };
 
 struct sim_region_cfg {
