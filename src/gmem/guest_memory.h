@@ -65,7 +65,8 @@ void cw_guest_memory_init(struct cw_guest_memory *m, enum cw_gmem_strategy s);
  * on failure). Fails (-1, with *why set to a static reason) on n > max, an
  * empty or wrapping region, overlapping guest-physical or frontend ranges,
  * an fd too small for mmap_offset + size, or a failed mmap. On failure the
- * previous table is already gone: the memory is empty. */
+ * previous table is already gone: the memory is empty. Also refused: an
+ * invalid fd, or the same fd number given for two regions. */
 int cw_guest_memory_set(struct cw_guest_memory *m, const struct cw_region_desc *d,
                         const int *fds, unsigned n, const char **why);
 

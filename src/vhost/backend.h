@@ -6,8 +6,9 @@
  * and addresses, fd counts (unexpected fds are closed at once; CVE-2022-0669).
  * A malformed message closes the connection with a logged reason; the
  * backend goes back to listening (a VM reboot or a reconnecting frontend is
- * served again from scratch). Nothing here blocks: the caller's event loop
- * calls in when the sockets are readable. */
+ * served again from scratch). Nothing here waits on an idle frontend: the
+ * caller's event loop calls in when the sockets are readable; a message that
+ * has begun to arrive must complete within msg_timeout_ms. */
 #ifndef CAUSEWAY_VHOST_BACKEND_H
 #define CAUSEWAY_VHOST_BACKEND_H
 
@@ -94,7 +95,9 @@ void cw_vhost_on_listen(struct cw_vhost *v);
  * error; see last_error). */
 bool cw_vhost_on_conn(struct cw_vhost *v);
 
-/* Kick fd readable for queue q: drain the eventfd, count the kick. */
+/* Kick fd readable for queue q: drain the eventfd, count the kick. A kick
+ * fd that reports end of file or an error is dropped (kick_fd_changed to -1)
+ * so the loop does not spin on it. */
 void cw_vhost_on_kick(struct cw_vhost *v, int q);
 
 /* Inject an interrupt on queue q (write its call eventfd). */

@@ -674,6 +674,32 @@ static void test_mem_table_while_running(void **state)
     }
 }
 
+static void test_kick_fd_not_an_eventfd(void **state)
+{
+    struct fx *f = fx_of(state);
+    fe_connect(f);
+    qemu_sequence(f, 0);
+    enable_rings(f);
+    /* A pipe as the doorbell: reading it must never block the loop ... */
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    uint64_t kick = 1;
+    msg(f, CW_VU_SET_VRING_KICK, 0, &kick, sizeof(kick), &p[0], 1);
+    close(p[0]);
+    assert_true(f->kick_fd[1] >= 0);
+    cw_vhost_on_kick(&f->v, 1); /* empty: returns at once */
+    assert_int_equal(f->v.stats.kicks[1], 0);
+    assert_int_equal(write(p[1], "12345678", 8), 8);
+    cw_vhost_on_kick(&f->v, 1);
+    assert_int_equal(f->v.stats.kicks[1], 1);
+    /* ... and one that reports end of file is dropped, not spun on. */
+    close(p[1]);
+    cw_vhost_on_kick(&f->v, 1);
+    assert_int_equal(f->kick_fd[1], -1);
+    assert_int_equal(f->v.vring[1].kick_fd, -1);
+    assert_true(f->v.conn_fd >= 0);
+}
+
 static void test_reset_owner(void **state)
 {
     struct fx *f = fx_of(state);
@@ -1247,6 +1273,7 @@ int main(void)
         T(test_enable_before_features_and_disable),
         T(test_mem_table_while_running),
         TM(test_mem_table_while_running),
+        T(test_kick_fd_not_an_eventfd),
         T(test_reset_owner),
         T(test_disconnect_and_reconnect),
         TM(test_disconnect_and_reconnect),
