@@ -800,6 +800,18 @@ void cw_vhost_interrupt(struct cw_vhost *v, int q)
     signal_fd(v, v->vring[q].call_fd);
 }
 
+/* Does a process still accept connections at this socket? */
+static bool socket_is_live(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    int rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+    bool live = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
+    close(fd);
+    return live;
+}
+
 int cw_vhost_init(struct cw_vhost *v, const char *path, struct cw_net *net,
                   enum cw_gmem_strategy strategy, const struct cw_vhost_events *ev,
                   void *ev_ctx)
@@ -810,7 +822,6 @@ int cw_vhost_init(struct cw_vhost *v, const char *path, struct cw_net *net,
         v->vring[q].kick_fd = v->vring[q].call_fd = v->vring[q].err_fd = -1;
     cw_guest_memory_init(&v->mem, strategy);
     v->net = net;
-    net->mem = &v->mem.gmem;
     v->features_offered = net->offered | CW_BIT(CW_VU_F_PROTOCOL_FEATURES);
     v->ev = ev;
     v->ev_ctx = ev_ctx;
@@ -823,12 +834,16 @@ int cw_vhost_init(struct cw_vhost *v, const char *path, struct cw_net *net,
         return -1;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    /* A socket left by an earlier run is replaced; anything else at that
-     * path is somebody's file and stays. */
+    /* A socket left by an earlier run is replaced; a socket somebody still
+     * listens on, or anything else at that path, is left alone. */
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             errno = EEXIST;
+            return -1;
+        }
+        if (socket_is_live(&sa)) {
+            errno = EADDRINUSE;
             return -1;
         }
         if (unlink(path) < 0)
@@ -853,6 +868,7 @@ int cw_vhost_init(struct cw_vhost *v, const char *path, struct cw_net *net,
         return -1;
     }
     v->listen_fd = fd;
+    net->mem = &v->mem.gmem;
     return 0;
 }
 

@@ -75,8 +75,9 @@ struct cw_vhost {
     struct cw_ratelimit rl;     /* for everything a frontend can make us log */
 };
 
-/* Bind a listening unix socket at path (an existing socket file is replaced;
- * any other file there is left alone and init fails with EEXIST). -1 with
+/* Bind a listening unix socket at path (a stale socket file is replaced; a
+ * socket another process still listens on fails with EADDRINUSE, any other
+ * file there with EEXIST, and both are left alone). -1 with
  * errno on failure. The device's features come from net->offered, and
  * net->mem is pointed at v->mem.gmem (the guest memory this backend maps).
  * Once a message has begun to arrive, the rest of it (and any reply) must

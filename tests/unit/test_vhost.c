@@ -1237,6 +1237,11 @@ static void test_init_socket_path(void **state)
     free(v.path);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(cw_vhost_init(&v, path, net, CW_GMEM_PERSISTENT, NULL, NULL), 0);
+    /* A live socket (a device still serving) is not taken over. */
+    struct cw_vhost other;
+    assert_int_equal(cw_vhost_init(&other, path, net, CW_GMEM_PERSISTENT, NULL, NULL), -1);
+    assert_int_equal(errno, EADDRINUSE);
+    assert_ptr_equal(net->mem, &v.mem.gmem); /* a failed init changes nothing */
     /* Works without event callbacks, too. */
     int s = fe_connect_sock(path);
     cw_vhost_on_listen(&v);
