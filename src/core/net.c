@@ -38,7 +38,8 @@ const char *cw_net_drop_name(enum cw_net_drop d)
 
 /* ---------------- configuration ---------------- */
 
-/* Below this the spec does not allow an MTU to be advertised (5.1.4.1). */
+/* The smallest MTU the spec lets a device advertise ("Device configuration
+ * layout", device requirements); below it the MTU feature is not offered. */
 #define MIN_MTU 68u
 
 uint64_t cw_net_offered_features(const struct cw_net_params *p)
@@ -87,7 +88,7 @@ int cw_net_set_features(struct cw_net *n, uint64_t f)
 {
     if (f & ~n->offered)
         return -1;
-    /* 5.1.3.1 feature bit requirements. */
+    /* Spec "Feature bit requirements" (virtio-net). */
     bool host_tso = HAS(f, VIRTIO_NET_F_HOST_TSO4) || HAS(f, VIRTIO_NET_F_HOST_TSO6);
     bool guest_tso = HAS(f, VIRTIO_NET_F_GUEST_TSO4) || HAS(f, VIRTIO_NET_F_GUEST_TSO6);
     if (host_tso && !HAS(f, VIRTIO_NET_F_CSUM))
@@ -99,7 +100,7 @@ int cw_net_set_features(struct cw_net *n, uint64_t f)
     if (HAS(f, VIRTIO_NET_F_GUEST_ECN) && !guest_tso)
         return -1;
     n->features = f;
-    /* 5.1.6: the 12-byte header (with num_buffers) with VERSION_1 or
+    /* Spec "Device Operation": the 12-byte header (with num_buffers) with VERSION_1 or
      * MRG_RXBUF, the 10-byte legacy one otherwise. */
     n->guest_hdr_len = (HAS(f, VIRTIO_F_VERSION_1) || HAS(f, VIRTIO_NET_F_MRG_RXBUF))
                            ? sizeof(struct virtio_net_hdr_mrg_rxbuf)
@@ -160,7 +161,7 @@ static void drop(struct cw_net *n, enum cw_net_drop d)
     n->stats.drops[d]++;
 }
 
-/* Is the guest's offload request one we agreed to (5.1.6.2)? */
+/* Is the guest's offload request one we agreed to (spec "Packet Transmission")? */
 static bool tx_offload_ok(const struct cw_net *n, const struct virtio_net_hdr *h, uint32_t flen)
 {
     uint64_t f = n->features;
@@ -229,8 +230,8 @@ static enum tx_rc tx_one(struct cw_net *n, const struct cw_chain *c)
         return TX_DONE;
     }
     /* Canonical port header: only NEEDS_CSUM may come from a driver
-     * (DATA_VALID is receive-only, 5.1.6.2.1), fields without meaning
-     * zeroed, num_buffers always 0 on a port. */
+     * (DATA_VALID is receive-only: "Packet Transmission", driver
+     * requirements), fields without meaning zeroed, num_buffers 0. */
     h.hdr.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
     if (!(h.hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
         h.hdr.csum_start = h.hdr.csum_offset = 0;
@@ -342,12 +343,13 @@ static enum rx_rc deliver(struct cw_net *n, struct virtio_net_hdr_mrg_rxbuf *hdr
         return RX_NOBUF;
 
     if (!HAS(n->features, VIRTIO_NET_F_MRG_RXBUF)) {
-        /* 5.1.6.3.1: without MRG_RXBUF each buffer holds a whole frame. */
+        /* "Setting Up Receive Buffers": without MRG_RXBUF each buffer holds
+         * a whole frame. */
         if (first->in_bytes < hlen + dlen) {
             cw_vq_unpop(vq, 1);
             return RX_NOROOM;
         }
-        hdr->num_buffers = 1; /* 5.1.6.4: 1 when MRG_RXBUF is off */
+        hdr->num_buffers = 1; /* "Processing of Incoming Packets": 1 without MRG */
         if (cw_vq_write_in(vq, first, 0, hdr, hlen) < 0 ||
             cw_vq_write_in(vq, first, hlen, data, dlen) < 0)
             return RX_BROKEN;
@@ -356,7 +358,8 @@ static enum rx_rc deliver(struct cw_net *n, struct virtio_net_hdr_mrg_rxbuf *hdr
     }
 
     /* MRG_RXBUF: the header sits at the start of the first buffer; each
-     * buffer but the last is filled completely (5.1.6.4.2). */
+     * buffer but the last is filled completely ("Processing of Incoming
+     * Packets", device requirements). */
     if (first->in_bytes < hlen) {
         cw_vq_unpop(vq, 1);
         return RX_NOROOM;
@@ -444,7 +447,7 @@ static int emit_segment(void *ctx, const uint8_t *seg, uint32_t len)
     struct virtio_net_hdr_mrg_rxbuf h;
     __builtin_memset(&h, 0, sizeof(h));
     /* The checksums were just computed: a guest that can use the hint may
-     * skip verifying them (only allowed with GUEST_CSUM, 5.1.6.4.1). */
+     * skip verifying them (only allowed with GUEST_CSUM). */
     if (HAS(n->features, VIRTIO_NET_F_GUEST_CSUM))
         h.hdr.flags = VIRTIO_NET_HDR_F_DATA_VALID;
     enum rx_rc rc = deliver(n, &h, seg, len, &s->popped);
@@ -551,7 +554,8 @@ static enum rx_rc rx_one(struct cw_net *n, const uint8_t *frame, uint32_t len, u
             sw_csum = true;
             src = n->scratch;
         }
-        /* Neither flag may reach a guest without GUEST_CSUM (5.1.6.4.1). */
+        /* Neither flag may reach a guest without GUEST_CSUM ("Processing of
+         * Incoming Packets", device requirements). */
         out.hdr.flags = 0;
     }
     if (!(out.hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))

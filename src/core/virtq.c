@@ -277,15 +277,17 @@ uint16_t cw_vq_avail_count(struct cw_vq *vq)
 /* Where descriptors are read from: the queue's table or an indirect one. */
 struct desc_table {
     uint64_t gpa;
-    const struct vring_desc *ptr; /* NULL: read through gmem */
-    uint32_t len;                 /* entries */
+    /* Host bytes of the table, NULL: read through gmem. Bytes, not struct
+     * pointers: the spec does not require indirect tables to be aligned. */
+    const uint8_t *ptr;
+    uint32_t len; /* entries */
 };
 
 static bool read_desc(struct cw_vq *vq, const struct desc_table *t, uint32_t i,
                       struct vring_desc *out)
 {
     if (t->ptr) {
-        __builtin_memcpy(out, &t->ptr[i], sizeof(*out));
+        __builtin_memcpy(out, t->ptr + 16u * i, sizeof(*out));
         /* The guest can rewrite the entry at any time; from here on only the
          * local copy is used, and the compiler must not reload it. */
         COMPILER_BARRIER();
@@ -338,7 +340,7 @@ static enum cw_vq_error enter_indirect(struct cw_vq *vq, const struct vring_desc
 /* Walk the chain at `head` into *c. Returns CW_VQ_OK or the violation. */
 static enum cw_vq_error walk_chain(struct cw_vq *vq, uint16_t head, struct cw_chain *c)
 {
-    struct desc_table t = {.gpa = vq->desc_gpa, .ptr = vq->desc, .len = vq->num};
+    struct desc_table t = {.gpa = vq->desc_gpa, .ptr = (const uint8_t *)vq->desc, .len = vq->num};
     bool in_indirect = false;
     uint32_t i = head;
     /* Each descriptor visited counts: a chain can never be longer than its
