@@ -19,6 +19,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "../gmem/fault_guard.h"
 #include "../port/link.h"
 #include "../util/log.h"
 #include "../vhost/backend.h"
@@ -259,6 +260,10 @@ static void process(struct device *d)
         d->want_rx = step(cw_net_rx(d->net), d, CW_NET_RXQ);
     if (d->has_link && d->link.up && cw_port_broken(&d->link.port))
         cw_link_drop(&d->link, "the peer corrupted the port ring");
+    if (cw_fault_guard_take_tripped()) {
+        cw_log("guest memory shrank under the device (SIGBUS caught); dropping the frontend");
+        cw_vhost_disconnect(&d->vhost, "guest memory shrank under the device");
+    }
 }
 
 static int setup_signals(struct device *d)
@@ -369,6 +374,7 @@ int cw_device_run(const struct cw_device_config *cfg)
     watch(d, d->sigfd, T_SIGNAL);
     watch(d, d->timerfd, T_TIMER);
 
+    cw_fault_guard_install();
     cw_net_init(d->net, &cfg->net, &d->vhost.mem.gmem, &device_port_ops, d, device_interrupt, d);
     cw_net_set_link(d->net, false);
     if (cw_vhost_init(&d->vhost, cfg->socket_path, d->net, cfg->gmem, &vhost_events, d) < 0) {

@@ -6,11 +6,13 @@
  * large enough for the bytes the region claims, so no access can reach past
  * the end of the file (which would raise SIGBUS).
  *
- * Known limit: a frontend that shrinks an unsealed region file after the
- * table was accepted can still make an access fault; QEMU's memfd backend
- * seals its memfds against shrinking by default. */
+ * A frontend that shrinks an unsealed region file after the table was
+ * accepted makes the next access fault: every mapping is registered with the
+ * fault guard (fault_guard.h), which turns that SIGBUS into a tripped flag the
+ * event loop answers by dropping the frontend. */
 #define _GNU_SOURCE
 #include "guest_memory.h"
+#include "fault_guard.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -139,6 +141,7 @@ static uint8_t *map_range(struct cw_guest_memory *m, const struct cw_region *r, 
     if (p == MAP_FAILED)
         return NULL;
     m->maps++;
+    cw_fault_guard_add(p, (size_t)total);
     *base = p;
     *maplen = (size_t)total;
     return (uint8_t *)p + delta;
@@ -146,6 +149,7 @@ static uint8_t *map_range(struct cw_guest_memory *m, const struct cw_region *r, 
 
 static void unmap_range(struct cw_guest_memory *m, void *base, size_t maplen)
 {
+    cw_fault_guard_remove(base);
     munmap(base, maplen);
     m->unmaps++;
 }
@@ -230,8 +234,10 @@ void cw_guest_memory_clear(struct cw_guest_memory *m)
 {
     for (unsigned i = 0; i < m->n && i < CW_GMEM_MAX_REGIONS; i++) {
         struct cw_region *r = &m->r[i];
-        if (r->map_base)
+        if (r->map_base) {
+            cw_fault_guard_remove(r->map_base);
             munmap(r->map_base, (size_t)r->map_len);
+        }
         if (r->fd >= 0)
             close(r->fd);
         memset(r, 0, sizeof(*r));
@@ -310,6 +316,7 @@ static const char *map_region(struct cw_region *r)
         return "cannot map a memory region";
     /* Guest memory has no business in this process's core dumps. */
     (void)madvise(p, (size_t)len, MADV_DONTDUMP);
+    cw_fault_guard_add(p, (size_t)len);
     r->map_base = p;
     r->map_len = len;
     r->host = (uint8_t *)p + delta;

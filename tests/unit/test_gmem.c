@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "gmem/fault_guard.h"
 #include "gmem/guest_memory.h"
 
 #define PAGE 4096u
@@ -449,6 +450,54 @@ static void test_strategy_names(void **state)
     assert_string_equal(cw_gmem_strategy_name(CW_GMEM_MAP_PER_ACCESS), "map-per-access");
 }
 
+/* A frontend truncates a region after the table was accepted: the access
+ * must not kill the process; it completes on a zero page and trips the guard
+ * (the device then drops the frontend). */
+static void shrink_under_device(enum cw_gmem_strategy s)
+{
+    cw_fault_guard_install();
+    (void)cw_fault_guard_take_tripped();
+    struct cw_guest_memory m;
+    cw_guest_memory_init(&m, s);
+    int fd = make_memfd(4 * PAGE);
+    fill(fd, 4 * PAGE);
+    int keep = dup(fd);
+    struct cw_region_desc d = {.gpa = 0, .size = 4 * PAGE, .uva = 0x10000, .mmap_offset = 0};
+    const char *why = NULL;
+    assert_int_equal(cw_guest_memory_set(&m, &d, &fd, 1, &why), 0);
+    uint8_t buf[64];
+    assert_int_equal(cw_gmem_read(&m.gmem, 2 * PAGE, buf, sizeof(buf)), 0);
+    assert_int_equal(buf[0], pattern(2 * PAGE));
+    assert_false(cw_fault_guard_take_tripped());
+    assert_int_equal(ftruncate(keep, PAGE), 0); /* the frontend shrinks it */
+    int rc = cw_gmem_read(&m.gmem, 2 * PAGE, buf, sizeof(buf));
+    if (s == CW_GMEM_PERSISTENT) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(buf[0], 0); /* the vanished page reads as zeros */
+        assert_true(cw_fault_guard_take_tripped());
+    } else {
+        /* A fresh mapping past the end may fail outright or fault: either
+         * way the process survives and the data is not the old contents. */
+        assert_true(rc != 0 || buf[0] == 0);
+    }
+    uint8_t zero[64] = {0};
+    (void)cw_gmem_write(&m.gmem, 3 * PAGE, zero, sizeof(zero));
+    cw_guest_memory_clear(&m);
+    close(keep);
+}
+
+static void test_shrink_persistent(void **state)
+{
+    (void)state;
+    shrink_under_device(CW_GMEM_PERSISTENT);
+}
+
+static void test_shrink_map_per_access(void **state)
+{
+    (void)state;
+    shrink_under_device(CW_GMEM_MAP_PER_ACCESS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +513,8 @@ int main(void)
         cmocka_unit_test(test_empty_table),
         cmocka_unit_test(test_replace_table),
         cmocka_unit_test(test_strategy_names),
+        cmocka_unit_test(test_shrink_persistent),
+        cmocka_unit_test(test_shrink_map_per_access),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
