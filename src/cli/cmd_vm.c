@@ -474,7 +474,7 @@ static void handle_device_events(struct vm *vm, unsigned i)
             char id[16];
             snprintf(id, sizeof(id), "nic%u", i);
             bool up = !strcmp(line, "link up");
-            if (cw_qmp_set_link(vm->qmp, id, up) < 0)
+            if (cw_qmp_set_link(vm->qmp, id, up) == -1)
                 fprintf(stderr, "causeway vm %s: could not set %s carrier %s through QMP\n",
                         vm->name, id, up ? "up" : "down");
         }

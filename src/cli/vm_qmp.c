@@ -60,8 +60,9 @@ int cw_qmp_set_link(const char *socket_path, const char *device_id, bool up)
              "{\"execute\":\"set_link\",\"arguments\":{\"name\":\"%s\",\"up\":%s}}\n", device_id,
              up ? "true" : "false");
     /* The greeting is a line with "QMP" and no "return": read_reply skips it. */
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        send_cmd(fd, "{\"execute\":\"qmp_capabilities\"}\n") == 0 && send_cmd(fd, cmd) == 0)
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        rc = -2; /* QEMU is gone (or going): nothing to tell it */
+    else if (send_cmd(fd, "{\"execute\":\"qmp_capabilities\"}\n") == 0 && send_cmd(fd, cmd) == 0)
         rc = 0;
     close(fd);
     return rc;

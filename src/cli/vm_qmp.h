@@ -5,7 +5,8 @@
 
 #include <stdbool.h>
 
-/* Connect to QEMU's QMP socket, negotiate, run set_link. 0 on success. */
+/* Connect to QEMU's QMP socket, negotiate, run set_link. 0 on success, -2 if
+ * QEMU does not accept connections (it has exited), -1 if it refused. */
 int cw_qmp_set_link(const char *socket_path, const char *device_id, bool up);
 
 #endif
