@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 
 #include "commands.h"
 #include "device_loop.h"
@@ -22,7 +23,9 @@ static void device_usage(FILE *f)
           "  --mrg-rxbuf on|off     offer mergeable RX buffers (default on)\n"
           "  --ring-size SIZE       port ring bytes per direction (default 1M)\n"
           "  --name NAME            name used in log lines\n"
-          "  --event-fd N           write link/readiness events to fd N\n",
+          "  --event-fd N           write link/readiness events to fd N\n"
+          "  --control-fd N         launcher mode: take ports from the launcher's control\n"
+          "                         socket N (docs/CONTROL.md) instead of --link\n",
           f);
 }
 
@@ -34,7 +37,8 @@ int cw_cmd_device(int argc, char **argv)
         {"mtu", required_argument, NULL, 'u'},      {"offloads", required_argument, NULL, 'o'},
         {"mrg-rxbuf", required_argument, NULL, 'r'}, {"ring-size", required_argument, NULL, 'R'},
         {"name", required_argument, NULL, 'n'},     {"event-fd", required_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"control-fd", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct cw_device_config cfg = {
         .name = "net0",
@@ -42,6 +46,7 @@ int cw_cmd_device(int argc, char **argv)
         .gmem = CW_GMEM_PERSISTENT,
         .net = {.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, .offloads = true, .mrg_rxbuf = true},
         .event_fd = -1,
+        .control_fd = -1,
     };
     uint64_t v;
     int c;
@@ -83,6 +88,18 @@ int cw_cmd_device(int argc, char **argv)
                 cw_usage_error("--event-fd: '%s' is not an open file descriptor", optarg);
             cfg.event_fd = (int)v;
             break;
+        case 'C': {
+            int type = 0;
+            socklen_t tl = sizeof(type);
+            /* Only a SEQPACKET socket keeps message boundaries and carries fds. */
+            if (cw_parse_uint(optarg, 3, 1 << 20, &v) ||
+                getsockopt((int)v, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET)
+                cw_usage_error("--control-fd: '%s' is not an open SEQPACKET socket", optarg);
+            cfg.control_fd = (int)v;
+            /* Not inherited by anything this process might start. */
+            fcntl(cfg.control_fd, F_SETFD, FD_CLOEXEC);
+            break;
+        }
         case 'h': device_usage(stdout); return 0;
         default:
             cw_usage_error("device: unknown or incomplete option '%s' (see causeway device --help)",
@@ -93,5 +110,8 @@ int cw_cmd_device(int argc, char **argv)
         cw_usage_error("device: unexpected argument '%s'", argv[optind]);
     if (!cfg.socket_path)
         cw_usage_error("device: --socket PATH is required");
+    if (cfg.link_path && cfg.control_fd >= 0)
+        cw_usage_error("device: --link and --control-fd exclude each other "
+                       "(with --control-fd the launcher gives the port)");
     return cw_device_run(&cfg);
 }

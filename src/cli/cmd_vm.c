@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,13 +30,10 @@
 #include "vm_qmp.h"
 #include "../core/net.h"
 #include "../gmem/guest_memory.h"
+#include "../system/qemu.h"
+#include "../system/spawn.h"
 
-#define VM_MAX_NICS 4
-/* cryptomgr.notests skips the kernel's crypto self-tests (~350 ms under TCG);
- * panic=-1 turns a guest panic into a QEMU exit instead of a hang. */
-#define DEFAULT_CMDLINE "console=ttyS0 quiet panic=-1 cryptomgr.notests"
-/* qboot boots a -kernel guest ~200 ms faster than SeaBIOS; used if present. */
-#define QBOOT_ROM "/usr/share/qemu/qboot.rom"
+#define VM_MAX_NICS CW_QEMU_MAX_NICS
 
 struct vm_nic {
     char *link;
@@ -72,7 +68,7 @@ static void vm_usage(FILE *f)
     fputs("usage: causeway vm --kernel FILE --initrd FILE --net link=PATH[,...] [options]\n"
           "  --kernel FILE       guest kernel (bzImage)\n"
           "  --initrd FILE       guest initramfs\n"
-          "  --cmdline STRING    kernel command line (default: " DEFAULT_CMDLINE ")\n"
+          "  --cmdline STRING    kernel command line (default: " CW_QEMU_DEFAULT_CMDLINE ")\n"
           "  --mem SIZE          guest memory, e.g. 256M (default 256M)\n"
           "  --cpus N            vCPUs (default 1)\n"
           "  --accel MODE        auto (default), kvm or tcg\n"
@@ -133,35 +129,6 @@ static void check_readable(const char *what, const char *path)
         cw_usage_error("%s '%s': not a regular file", what, path);
     if (access(path, R_OK) < 0)
         cw_usage_error("%s '%s': not readable: %s", what, path, strerror(errno));
-}
-
-static char *find_in_path(const char *prog)
-{
-    if (strchr(prog, '/'))
-        return access(prog, X_OK) == 0 ? strdup(prog) : NULL;
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    char *copy = strdup(path), *save = NULL, *found = NULL;
-    for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        char buf[4096];
-        snprintf(buf, sizeof(buf), "%s/%s", dir, prog);
-        if (access(buf, X_OK) == 0) {
-            found = strdup(buf);
-            break;
-        }
-    }
-    free(copy);
-    return found;
-}
-
-/* KVM only where the host has hardware virtualization: a paravirtual
- * /dev/kvm (kvm_pvm) cannot run a stock kernel usefully. */
-static bool kvm_usable(void)
-{
-    if (access("/dev/kvm", R_OK | W_OK) < 0)
-        return false;
-    return access("/sys/module/kvm_intel", F_OK) == 0 || access("/sys/module/kvm_amd", F_OK) == 0;
 }
 
 static void default_mac(const struct vm *vm, unsigned i, uint8_t mac[6])
@@ -239,28 +206,18 @@ static void parse_args(struct vm *vm, int argc, char **argv)
         cw_usage_error("--mem: %llu MiB is more than this host's memory (%llu MiB)",
                        (unsigned long long)(vm->mem >> 20),
                        (unsigned long long)(((uint64_t)si.totalram * si.mem_unit) >> 20));
-    char *qemu = find_in_path(vm->qemu ? vm->qemu : "qemu-system-x86_64");
+    char *qemu = cw_find_in_path(vm->qemu ? vm->qemu : "qemu-system-x86_64");
     if (!qemu)
         cw_usage_error("QEMU '%s' not found (install Debian's qemu-system-x86)",
                        vm->qemu ? vm->qemu : "qemu-system-x86_64");
     vm->qemu = qemu;
-    if (!strcmp(accel, "kvm") && !kvm_usable())
+    vm->accel = cw_qemu_accel(accel);
+    if (!vm->accel)
         cw_usage_error("--accel kvm: this host's /dev/kvm has no hardware virtualization "
                        "(use --accel tcg or auto)");
-    vm->accel = !strcmp(accel, "tcg") ? "tcg" : kvm_usable() ? "kvm" : "tcg";
     for (unsigned i = 0; i < vm->n_nics; i++)
         if (!vm->nic[i].mac_set)
             default_mac(vm, i, vm->nic[i].mac);
-}
-
-static void child_common(void)
-{
-    /* Children die with the supervisor, even if it is SIGKILLed. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    signal(SIGPIPE, SIG_DFL);
 }
 
 static int spawn_device(struct vm *vm, unsigned i)
@@ -275,13 +232,9 @@ static int spawn_device(struct vm *vm, unsigned i)
     snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2],
              n->mac[3], n->mac[4], n->mac[5]);
     snprintf(mtu, sizeof(mtu), "%u", n->mtu);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        child_common();
-        int wr = fcntl(p[1], F_DUPFD, 3); /* a copy without O_CLOEXEC survives exec */
-        snprintf(evfd, sizeof(evfd), "%d", wr);
+    snprintf(evfd, sizeof(evfd), "%d", p[1]);
+    pid_t pid;
+    {
         const char *argv[24];
         int a = 0;
         argv[a++] = "causeway";
@@ -298,11 +251,14 @@ static int spawn_device(struct vm *vm, unsigned i)
             argv[a++] = mtu;
         }
         argv[a] = NULL;
-        execv("/proc/self/exe", (char **)argv);
-        fprintf(stderr, "causeway: cannot run the device process: %s\n", strerror(errno));
-        _exit(127);
+        /* The pipe's write end is the one fd the device keeps (--event-fd). */
+        pid = cw_spawn("/proc/self/exe", argv, NULL, &p[1], 1, 0);
     }
     close(p[1]);
+    if (pid < 0) {
+        close(p[0]);
+        return -1;
+    }
     n->pid = pid;
     n->event_rd = p[0];
     return 0;
@@ -331,86 +287,24 @@ static int wait_ready(struct vm_nic *n, int timeout_ms)
 
 static int spawn_qemu(struct vm *vm)
 {
-    char mem[32], smp[16], memobj[96], append[4096];
-    snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)(vm->mem >> 20));
-    snprintf(smp, sizeof(smp), "%u", vm->cpus);
-    snprintf(memobj, sizeof(memobj), "memory-backend-memfd,id=mem0,size=%s,share=on", mem);
-    snprintf(append, sizeof(append), "%s", vm->cmdline ? vm->cmdline : DEFAULT_CMDLINE);
     snprintf(vm->qmp, sizeof(vm->qmp), "%s/qmp.sock", vm->dir);
-    char qmparg[300];
-    snprintf(qmparg, sizeof(qmparg), "unix:%s,server=on,wait=off", vm->qmp);
-
-    char nicargs[VM_MAX_NICS][3][512];
-    const char *argv[64 + VM_MAX_NICS * 6];
-    int a = 0;
-    argv[a++] = vm->qemu;
-    argv[a++] = "-name"; argv[a++] = vm->name;
-    argv[a++] = "-machine"; argv[a++] = "pc,memory-backend=mem0";
-    if (!strcmp(vm->accel, "kvm")) {
-        argv[a++] = "-accel"; argv[a++] = "kvm";
-        argv[a++] = "-cpu"; argv[a++] = "host";
-    } else {
-        argv[a++] = "-accel"; argv[a++] = "tcg,thread=multi";
-        argv[a++] = "-cpu"; argv[a++] = "max";
-    }
-    argv[a++] = "-m"; argv[a++] = mem;
-    argv[a++] = "-smp"; argv[a++] = smp;
-    argv[a++] = "-object"; argv[a++] = memobj;
-    argv[a++] = "-nodefaults"; argv[a++] = "-no-user-config";
-    argv[a++] = "-display"; argv[a++] = "none";
-    argv[a++] = "-no-reboot";
-    if (access(QBOOT_ROM, R_OK) == 0) {
-        argv[a++] = "-bios";
-        argv[a++] = QBOOT_ROM;
-    }
-    argv[a++] = "-chardev"; argv[a++] = "stdio,id=con0,signal=off";
-    argv[a++] = "-serial"; argv[a++] = "chardev:con0";
-    argv[a++] = "-qmp"; argv[a++] = qmparg;
-    argv[a++] = "-kernel"; argv[a++] = vm->kernel;
-    argv[a++] = "-initrd"; argv[a++] = vm->initrd;
-    argv[a++] = "-append"; argv[a++] = append;
+    struct cw_qemu_config c = {
+        .qemu = vm->qemu, .name = vm->name, .kernel = vm->kernel, .initrd = vm->initrd,
+        .cmdline = vm->cmdline, .mem = vm->mem, .cpus = vm->cpus, .accel = vm->accel,
+        .qmp = vm->qmp, .n_nics = vm->n_nics,
+    };
     for (unsigned i = 0; i < vm->n_nics; i++) {
         const struct vm_nic *n = &vm->nic[i];
-        snprintf(nicargs[i][0], sizeof(nicargs[i][0]), "socket,id=vhu%u,path=%s,reconnect=1", i,
-                 n->sock);
-        snprintf(nicargs[i][1], sizeof(nicargs[i][1]), "vhost-user,id=net%u,chardev=vhu%u", i, i);
-        char mtu[32] = "";
-        if (n->mtu)
-            snprintf(mtu, sizeof(mtu), ",host_mtu=%u", n->mtu);
-        /* QEMU 7.2 under TCG crashes with vhost-user-net once the guest
-         * enables MSI-X vectors; legacy INTx (vectors=0) avoids it. KVM keeps
-         * MSI-X (irqfd makes it the fast path there). */
-        snprintf(nicargs[i][2], sizeof(nicargs[i][2]),
-                 "virtio-net-pci,id=nic%u,netdev=net%u,mac=%02x:%02x:%02x:%02x:%02x:%02x,"
-                 "rx_queue_size=%u,tx_queue_size=%u%s%s,romfile=",
-                 i, i, n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
-                 n->queue_size, n->queue_size, mtu, strcmp(vm->accel, "kvm") ? ",vectors=0" : "");
-        argv[a++] = "-chardev"; argv[a++] = nicargs[i][0];
-        argv[a++] = "-netdev"; argv[a++] = nicargs[i][1];
-        argv[a++] = "-device"; argv[a++] = nicargs[i][2];
+        c.nic[i] = (struct cw_qemu_nic){.sock = n->sock, .mtu = n->mtu,
+                                        .queue_size = n->queue_size};
+        memcpy(c.nic[i].mac, n->mac, 6);
     }
-    argv[a] = NULL;
-    pid_t pid = fork();
+    /* The console stays on our stdin/stdout: the user's terminal. */
+    pid_t pid = cw_qemu_spawn(&c, NULL, 0);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        child_common();
-        execv(vm->qemu, (char **)argv);
-        fprintf(stderr, "causeway: cannot run %s: %s\n", vm->qemu, strerror(errno));
-        _exit(127);
-    }
     vm->qemu_pid = pid;
     return 0;
-}
-
-static void describe_status(char *buf, size_t len, int status)
-{
-    if (WIFEXITED(status))
-        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-    else
-        snprintf(buf, len, "stopped (status 0x%x)", status);
 }
 
 /* SIGTERM every live child, give them 5 s, then SIGKILL. */
@@ -516,7 +410,7 @@ static int supervise(struct vm *vm, int sigfd)
         pid_t pid;
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             char why[96];
-            describe_status(why, sizeof(why), status);
+            cw_describe_status(why, sizeof(why), status);
             if (pid == vm->qemu_pid) {
                 vm->qemu_pid = -1;
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 0)

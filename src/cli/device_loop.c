@@ -19,6 +19,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "device_control.h"
 #include "../gmem/fault_guard.h"
 #include "../port/link.h"
 #include "../util/log.h"
@@ -34,6 +35,7 @@ enum tag {
     T_LINK_CONN,
     T_PORT_RX,
     T_PORT_TX,
+    T_CONTROL,
 };
 
 #define LINK_FDS 4
@@ -44,6 +46,9 @@ struct device {
     struct cw_vhost vhost;
     struct cw_link link;
     bool has_link;
+    /* Launcher mode (--control-fd): the port comes from the launcher. */
+    struct cw_port port;
+    int port_fds[2];        /* its fds currently in the epoll set */
     int epfd, sigfd, timerfd;
     int link_fds[LINK_FDS]; /* link fds currently in the epoll set */
     bool want_tx, want_rx;
@@ -75,11 +80,19 @@ static void emit_event(struct device *d, const char *line)
         cw_log_limited(&d->rl, "event fd: could not report '%.*s'", (int)n - 1, line);
 }
 
-/* --- the port the device core sends to: the link's port while it is up --- */
+/* --- the port the device core sends to: the link's port while it is up, or
+ * the one the launcher attached --- */
+
+static struct cw_port *own_port(struct device *d)
+{
+    return d->has_link ? &d->link.port : &d->port;
+}
 
 static struct cw_port *live_port(struct device *d)
 {
-    return d->has_link && d->link.up && cw_port_attached(&d->link.port) ? &d->link.port : NULL;
+    if (d->has_link)
+        return d->link.up && cw_port_attached(&d->link.port) ? &d->link.port : NULL;
+    return cw_port_attached(&d->port) ? &d->port : NULL;
 }
 
 static void *dp_tx_reserve(void *ctx, uint32_t len)
@@ -208,6 +221,77 @@ static const struct cw_link_events link_events = {
     .state_changed = on_link_state,
 };
 
+/* --- launcher mode: the port arrives and leaves over the control fd --- */
+
+static void ctl_unwatch_port(struct device *d)
+{
+    for (int i = 0; i < 2; i++) {
+        unwatch(d, d->port_fds[i]);
+        d->port_fds[i] = -1;
+    }
+}
+
+static void ctl_set_link(struct device *d, bool up, const char *reason)
+{
+    cw_net_set_link(d->net, up);
+    if (reason)
+        cw_log("link %s: %s", up ? "up" : "down", reason);
+    else
+        cw_log("link %s", up ? "up" : "down");
+    if (cw_device_ctl_link(d->cfg->control_fd, up, reason) < 0)
+        cw_log_limited(&d->rl, "control: cannot report the link: %s", strerror(errno));
+    d->want_tx = d->want_rx = true;
+}
+
+static void ctl_drop_port(struct device *d, const char *reason)
+{
+    bool was = cw_port_attached(&d->port);
+    ctl_unwatch_port(d);
+    cw_port_detach(&d->port);
+    if (was)
+        ctl_set_link(d, false, reason);
+}
+
+static int ctl_attach(void *ctx, struct cw_port_fds *f, uint32_t capacity, char *err,
+                      size_t errlen)
+{
+    struct device *d = ctx;
+    bool was = cw_port_attached(&d->port);
+    ctl_unwatch_port(d);
+    /* The memfd is fresh from the launcher (zero-filled): neither side
+     * initialises, so frames the switch may already have produced survive. */
+    if (cw_port_attach(&d->port, f, 1, capacity, false) < 0) {
+        snprintf(err, errlen, "cannot attach: %s", strerror(errno));
+        if (was)
+            ctl_set_link(d, false, "the replacement port was refused");
+        return -1;
+    }
+    d->port_fds[0] = cw_port_rx_data_fd(&d->port);
+    d->port_fds[1] = cw_port_tx_space_fd(&d->port);
+    watch(d, d->port_fds[0], T_PORT_RX);
+    watch(d, d->port_fds[1], T_PORT_TX);
+    ctl_set_link(d, true, was ? "port replaced" : NULL);
+    return 0;
+}
+
+static void ctl_detach(void *ctx)
+{
+    ctl_drop_port(ctx, "detached by the launcher");
+}
+
+static void ctl_stats(void *ctx, json_t *reply)
+{
+    struct device *d = ctx;
+    json_object_set_new(reply, "name", json_string(d->cfg->name));
+    cw_device_stats_fill(reply, d->net, &d->vhost, &own_port(d)->stats, d->cfg->gmem);
+}
+
+static const struct cw_device_ctl_ops ctl_ops = {
+    .attach = ctl_attach,
+    .detach = ctl_detach,
+    .stats = ctl_stats,
+};
+
 /* --- statistics --- */
 
 static void print_stats(struct device *d)
@@ -260,6 +344,8 @@ static void process(struct device *d)
         d->want_rx = step(cw_net_rx(d->net), d, CW_NET_RXQ);
     if (d->has_link && d->link.up && cw_port_broken(&d->link.port))
         cw_link_drop(&d->link, "the peer corrupted the port ring");
+    if (!d->has_link && cw_port_attached(&d->port) && cw_port_broken(&d->port))
+        ctl_drop_port(d, "the switch corrupted the port ring");
     if (cw_fault_guard_take_tripped()) {
         cw_log("guest memory shrank under the device (SIGBUS caught); dropping the frontend");
         cw_vhost_disconnect(&d->vhost, "guest memory shrank under the device");
@@ -328,13 +414,16 @@ static bool handle(struct device *d, uint64_t tag, uint32_t events)
         cw_link_on_conn(&d->link);
         return false;
     case T_PORT_RX:
-        cw_port_drain(&d->link.port, cw_port_rx_data_fd(&d->link.port));
+        cw_port_drain(own_port(d), cw_port_rx_data_fd(own_port(d)));
         d->want_rx = true;
         return false;
     case T_PORT_TX:
-        cw_port_drain(&d->link.port, cw_port_tx_space_fd(&d->link.port));
+        cw_port_drain(own_port(d), cw_port_tx_space_fd(own_port(d)));
         d->want_tx = true;
         return false;
+    case T_CONTROL:
+        /* Without the launcher nobody can hand us a port again: stop. */
+        return !cw_device_ctl_on_readable(d->cfg->control_fd, &ctl_ops, d);
     default:
         if (tag >= T_KICK && tag < T_KICK + CW_NET_NUM_QUEUES) {
             int q = (int)(tag - T_KICK);
@@ -364,6 +453,8 @@ int cw_device_run(const struct cw_device_config *cfg)
     d->rl = (struct cw_ratelimit)CW_RATELIMIT_INIT(1000, 5);
     for (int i = 0; i < LINK_FDS; i++)
         d->link_fds[i] = -1;
+    d->port_fds[0] = d->port_fds[1] = -1;
+    cw_port_fds_reset(&d->port.fds); /* calloc left them 0: stdin, not "none" */
     d->net = calloc(1, sizeof(*d->net));
     int status = 1;
     d->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -395,6 +486,14 @@ int cw_device_run(const struct cw_device_config *cfg)
            cw_gmem_strategy_name(cfg->gmem), cfg->net.offloads ? "on" : "off",
            cfg->link_path ? ", link " : "", cfg->link_path ? cfg->link_path : "");
     emit_event(d, "ready\n");
+    if (cfg->control_fd >= 0) {
+        watch(d, cfg->control_fd, T_CONTROL);
+        if (cw_device_ctl_ready(cfg->control_fd) < 0) {
+            cw_log("control: cannot report ready: %s", strerror(errno));
+            cw_vhost_destroy(&d->vhost);
+            goto out;
+        }
+    }
 
     bool stop = false;
     while (!stop) {
@@ -416,6 +515,8 @@ int cw_device_run(const struct cw_device_config *cfg)
     status = 0;
     if (d->has_link)
         cw_link_close(&d->link);
+    ctl_unwatch_port(d);
+    cw_port_detach(&d->port);
     cw_vhost_destroy(&d->vhost);
 out:
     if (d->epfd >= 0)

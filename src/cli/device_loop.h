@@ -19,6 +19,8 @@ struct cw_device_config {
     enum cw_gmem_strategy gmem;
     struct cw_net_params net;
     int event_fd;               /* write-only pipe to the supervisor, or -1 */
+    int control_fd;             /* launcher's control socket (docs/CONTROL.md), or -1;
+                                 * excludes link_path: the port comes from the launcher */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */
