@@ -212,10 +212,11 @@ static int bench_link(const struct opts *o, enum cw_gmem_strategy s, uint32_t si
     double kf = (double)sum.total_frames / 1000.0;
     printf("RESULT engine link %s %u fps=%.0f gbps=%.3f runs=%u min_fps=%.0f max_fps=%.0f "
            "cpu_fps=%.0f cpu_gbps=%.3f cpu_share=%.2f kicks_per_kframe=%.2f irqs_per_kframe=%.2f port_signals_per_kframe=%.2f "
-           "gmem_maps_per_frame=%.2f verified_frames=%llu\n",
+           "gmem_maps_per_frame=%.2f verified_frames=%llu total_frames=%llu\n",
            cw_gmem_strategy_name(s), size, row->fps, row->gbps, o->runs, row->min_fps,
            row->max_fps, row->cpu_fps, row->cpu_gbps, row->cpu_share, sum.kicks / kf, sum.irqs / kf, sum.port_signals / kf,
-           (double)sum.gmem_maps / (double)sum.total_frames, (unsigned long long)sum.verified);
+           (double)sum.gmem_maps / (double)sum.total_frames, (unsigned long long)sum.verified,
+           (unsigned long long)sum.total_frames);
     fflush(stdout);
     return 0;
 }

@@ -220,11 +220,18 @@ static enum tx_rc tx_one(struct cw_net *n, const struct cw_chain *c)
         return TX_DONE;
     }
 
-    /* The guest header, read once; only this copy is validated and sent. */
+    /* The guest header, read once; only this copy is validated and sent.
+     * Where the whole chain is one buffer (Linux puts the header in front
+     * of the frame), one translation serves the header and the frame. */
     struct virtio_net_hdr_mrg_rxbuf h;
     __builtin_memset(&h, 0, sizeof(h));
-    if (cw_vq_read_out(vq, c, 0, &h, hlen) != (int64_t)hlen)
+    const uint8_t *src = cw_vq_out_ptr(vq, c, 0, hlen + flen);
+    if (src) {
+        __builtin_memcpy(&h, src, hlen);
+        COMPILER_BARRIER(); /* the guest may rewrite it; use the copy */
+    } else if (cw_vq_read_out(vq, c, 0, &h, hlen) != (int64_t)hlen) {
         return TX_BROKEN;
+    }
     if (!tx_offload_ok(n, &h.hdr, flen)) {
         drop(n, CW_DROP_TX_BAD_OFFLOAD);
         return TX_DONE;
@@ -245,7 +252,9 @@ static enum tx_rc tx_one(struct cw_net *n, const struct cw_chain *c)
     __builtin_memcpy(dst, &h, CW_NET_META_LEN);
     /* The one copy of the frame: guest memory straight into the port. An
      * uncommitted reservation is simply reused by the next reserve. */
-    if (cw_vq_read_out(vq, c, hlen, dst + CW_NET_META_LEN, flen) != (int64_t)flen)
+    if (src)
+        __builtin_memcpy(dst + CW_NET_META_LEN, src + hlen, flen);
+    else if (cw_vq_read_out(vq, c, hlen, dst + CW_NET_META_LEN, flen) != (int64_t)flen)
         return TX_BROKEN;
     n->port->tx_commit(n->port_ctx, CW_NET_META_LEN + flen);
     n->stats.tx_frames++;
@@ -350,9 +359,14 @@ static enum rx_rc deliver(struct cw_net *n, struct virtio_net_hdr_mrg_rxbuf *hdr
             return RX_NOROOM;
         }
         hdr->num_buffers = 1; /* "Processing of Incoming Packets": 1 without MRG */
-        if (cw_vq_write_in(vq, first, 0, hdr, hlen) < 0 ||
-            cw_vq_write_in(vq, first, hlen, data, dlen) < 0)
+        uint8_t *dst = cw_vq_in_ptr(vq, first, 0, hlen + dlen);
+        if (dst) {
+            __builtin_memcpy(dst, hdr, hlen);
+            __builtin_memcpy(dst + hlen, data, dlen);
+        } else if (cw_vq_write_in(vq, first, 0, hdr, hlen) < 0 ||
+                   cw_vq_write_in(vq, first, hlen, data, dlen) < 0) {
             return RX_BROKEN;
+        }
         cw_vq_push(vq, first->head, hlen + dlen);
         return RX_OK;
     }
@@ -367,7 +381,12 @@ static enum rx_rc deliver(struct cw_net *n, struct virtio_net_hdr_mrg_rxbuf *hdr
     uint32_t part = first->in_bytes - hlen;
     if (part > dlen)
         part = dlen;
-    if (cw_vq_write_in(vq, first, hlen, data, part) < 0)
+    /* Header and first part in one buffer (Linux's mergeable buffers are
+     * single descriptors): one translation for both writes. */
+    uint8_t *head = cw_vq_in_ptr(vq, first, 0, hlen + part);
+    if (head)
+        __builtin_memcpy(head + hlen, data, part);
+    else if (cw_vq_write_in(vq, first, hlen, data, part) < 0)
         return RX_BROKEN;
     cw_vq_push(vq, first->head, hlen + part);
     uint32_t off = part;
@@ -402,7 +421,9 @@ static enum rx_rc deliver(struct cw_net *n, struct virtio_net_hdr_mrg_rxbuf *hdr
     }
     /* Now that the count is known, the header goes in last. */
     hdr->num_buffers = k;
-    if (cw_vq_write_in(vq, first, 0, hdr, hlen) < 0)
+    if (head)
+        __builtin_memcpy(head, hdr, hlen);
+    else if (cw_vq_write_in(vq, first, 0, hdr, hlen) < 0)
         return RX_BROKEN;
     return cw_vq_broken(vq) ? RX_BROKEN : RX_OK;
 }

@@ -614,3 +614,33 @@ int64_t cw_vq_write_in(struct cw_vq *vq, const struct cw_chain *c, uint32_t offs
 {
     return copy_segs(vq, c, c->n_out, c->n_in, offset, (uint8_t *)(uintptr_t)src, len, true);
 }
+
+/* Segment [first, first+count) holding [offset, offset+len) whole, as a
+ * host pointer; NULL when the range spans segments, the strategy does not
+ * translate, or the range no longer translates (then the copy fallback
+ * finds the fault and breaks the queue). */
+static void *seg_ptr(struct cw_vq *vq, const struct cw_chain *c, uint32_t first, uint32_t count,
+                     uint32_t offset, uint32_t len)
+{
+    if (vq->desc == NULL || len == 0 || !cw_vq_ready(vq))
+        return NULL;
+    for (uint32_t s = first; s < first + count; s++) {
+        uint32_t slen = c->seg[s].len;
+        if (offset < slen)
+            return len <= slen - offset ? cw_gmem_translate(vq->mem, c->seg[s].gpa + offset, len)
+                                        : NULL;
+        offset -= slen;
+    }
+    return NULL;
+}
+
+const void *cw_vq_out_ptr(struct cw_vq *vq, const struct cw_chain *c, uint32_t offset,
+                          uint32_t len)
+{
+    return seg_ptr(vq, c, 0, c->n_out, offset, len);
+}
+
+void *cw_vq_in_ptr(struct cw_vq *vq, const struct cw_chain *c, uint32_t offset, uint32_t len)
+{
+    return seg_ptr(vq, c, c->n_out, c->n_in, offset, len);
+}

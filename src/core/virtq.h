@@ -135,4 +135,17 @@ int64_t cw_vq_read_out(struct cw_vq *vq, const struct cw_chain *c, uint32_t offs
 int64_t cw_vq_write_in(struct cw_vq *vq, const struct cw_chain *c, uint32_t offset,
                        const void *src, uint32_t len);
 
+/* The fast path for the common layout: a host pointer to bytes [offset,
+ * offset+len) of the readable (out) or writable (in) part when they lie in
+ * one segment and the strategy keeps memory mapped; NULL otherwise (the
+ * caller then copies with cw_vq_read_out / cw_vq_write_in, which handle
+ * every layout and report faults). The range is translated, and so checked
+ * against the guest's regions, on every call; the pointer stays valid until
+ * the memory table changes, so use it within the call that popped the
+ * chain. Reading through it reads guest memory the guest may be changing:
+ * copy what must be validated into a local first. NULL is not an error. */
+const void *cw_vq_out_ptr(struct cw_vq *vq, const struct cw_chain *c, uint32_t offset,
+                          uint32_t len);
+void *cw_vq_in_ptr(struct cw_vq *vq, const struct cw_chain *c, uint32_t offset, uint32_t len);
+
 #endif
