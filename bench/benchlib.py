@@ -1,0 +1,93 @@
+"""Helpers shared by the benchmark scripts: CPU accounting from /proc,
+process start/stop, raw result files, and the summary statistics the report
+uses. Nothing here measures anything by itself."""
+import json
+import os
+import signal
+import statistics
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GUEST = os.path.join(ROOT, "build", "guest")
+KERNEL = os.path.join(GUEST, "bzImage")
+INITRD = os.path.join(GUEST, "initramfs.cpio.gz")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime+stime of one process (all its threads), in seconds; None once it is gone.
+
+    Fields 14 and 15 of /proc/PID/stat count clock ticks spent by every
+    thread of the process; the command name (field 2) may hold spaces, so
+    the fields are counted after its closing parenthesis."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_total(pids):
+    """Summed CPU seconds of several processes (a vanished one counts 0)."""
+    return sum(cpu_seconds(p) or 0.0 for p in pids)
+
+
+def children(pid):
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in out.split()]
+
+
+def proc_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def kill_group(proc, sig=signal.SIGTERM, wait=10):
+    """Signal a process started with start_new_session=True and its group."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def wait_for_path(path, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def summary(values):
+    """(median, min, max, n) of the values that are not None."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None
+    return statistics.median(vals), min(vals), max(vals), len(vals)
+
+
+def write_raw(path, section, params, rows):
+    """One JSON file per section: the parameters and one row per run."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"section": section, "params": params, "rows": rows}, f, indent=1)

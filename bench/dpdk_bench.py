@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Causeway against DPDK's own vhost-user forwarder, driven by a real
+virtio driver (DPDK's virtio-user PMD), in the same topology:
+
+    edge testpmd (flowgen, CPU 0)                     source and sink at once
+      net_virtio_user0 --A.sock--> MIDDLE --B.sock--> net_virtio_user1
+      net_virtio_user1 --B.sock--> MIDDLE --A.sock--> net_virtio_user0
+
+MIDDLE (CPU 1) is either
+  causeway: two `causeway device` processes, one per socket, joined by --link;
+  dpdk:     a second testpmd with net_vhost0/net_vhost1 in io forwarding.
+
+The edge testpmd runs interactively on a pipe so that the measurement window
+is exact: `start`, warm-up, `show port stats all`, window, `show port stats
+all`, `stop`. Received frames (both ports) and bytes are the deltas between
+the two shows over the wall time between them; the middle's CPU time is the
+utime+stime delta of its processes over the same window. Before `start`, with
+both virtio-user ports attached but no traffic, the middle's CPU is sampled
+over an idle window too.
+
+Usage: bench/dpdk_bench.py --build DIR --out FILE [--runs N] [--sizes 64,1500]
+                           [--warmup S] [--duration S] [--idle S]
+"""
+import argparse
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from benchlib import cpu_total, kill_group, wait_for_path, write_raw
+
+TESTPMD = "dpdk-testpmd"
+EDGE_CPU, MIDDLE_CPU = 0, 1
+PROMPT = "testpmd> "
+QUEUE_SIZE = 1024
+MBUFS = 16384
+
+
+class Interactive:
+    """testpmd -i on a pseudo-terminal: send a command, wait for the next
+    prompt. A pipe would not do: testpmd's printf output is then fully
+    buffered while its prompt is written directly, so a command's output
+    could arrive after the prompt that is meant to follow it."""
+
+    def __init__(self, args, log_path):
+        self.log = open(log_path, "w")
+        self.log.write("$ " + " ".join(args) + "\n")
+        self.log.flush()
+        self.buf = ""
+        self.cond = threading.Condition()
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave,
+                                     start_new_session=True)
+        os.close(slave)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO once the last holder of the slave side exits
+                break
+            if not chunk:
+                break
+            text = chunk.decode(errors="replace")
+            self.log.write(text)
+            self.log.flush()
+            with self.cond:
+                self.buf += text
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_prompt(self, start, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                i = self.buf.find(PROMPT, start)
+                if i >= 0:
+                    return self.buf[start:i]
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
+                    raise RuntimeError("testpmd: no prompt within %ds (log %s)"
+                                       % (timeout, self.log.name))
+                self.cond.wait(min(left, 0.5))
+
+    def cmd(self, line, timeout=30):
+        with self.cond:
+            mark = len(self.buf)
+        os.write(self.master, (line + "\n").encode())
+        out = self.wait_prompt(mark, timeout)
+        with self.cond:
+            # the next command waits for the prompt after this one
+            self.buf = self.buf[:mark] + out + "\n"
+        return out
+
+    def close(self):
+        try:
+            os.write(self.master, b"quit\n")
+        except OSError:
+            pass
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            kill_group(self.proc)
+        self.reader.join(5)
+        os.close(self.master)
+        self.log.close()
+
+
+def port_stats(text):
+    """{port: (rx_packets, rx_bytes, tx_packets)} from `show port stats all`."""
+    out = {}
+    for m in re.finditer(r"NIC statistics for port (\d+)\s*#+(.*?)\n\s*#{20,}", text, re.S):
+        body = m.group(2)
+        rx = re.search(r"RX-packets:\s*(\d+)", body)
+        rb = re.search(r"RX-bytes:\s*(\d+)", body)
+        tx = re.search(r"TX-packets:\s*(\d+)", body)
+        if rx and rb and tx:
+            out[int(m.group(1))] = (int(rx.group(1)), int(rb.group(1)), int(tx.group(1)))
+    return out
+
+
+def eal_args(cpu, prefix):
+    # Both lcores (main and forwarding) on one host CPU: the main lcore only
+    # waits on the command line or its stdin, the forwarding lcore polls.
+    return ["taskset", "-c", str(cpu), TESTPMD, "--lcores", "0@%d,1@%d" % (cpu, cpu),
+            "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", prefix]
+
+
+def start_middle(kind, build, tmp, logs, tag):
+    """Returns (list of Popen, [pids]) once both vhost-user sockets listen."""
+    a, b = os.path.join(tmp, "A.sock"), os.path.join(tmp, "B.sock")
+    procs = []
+    if kind == "causeway":
+        link = os.path.join(tmp, "link.sock")
+        for name, sock, mac in (("a", a, "52:54:00:00:00:0a"), ("b", b, "52:54:00:00:00:0b")):
+            log = open(os.path.join(logs, "%s-device-%s.log" % (tag, name)), "w")
+            procs.append(subprocess.Popen(
+                ["taskset", "-c", str(MIDDLE_CPU), os.path.join(build, "causeway"), "device",
+                 "--name", name, "--socket", sock, "--link", link, "--mac", mac],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True))
+            log.close()
+    else:
+        log = open(os.path.join(logs, "%s-testpmd-vhost.log" % tag), "w")
+        args = eal_args(MIDDLE_CPU, "cwb%d-mid" % os.getpid()) + [
+            "--vdev", "net_vhost0,iface=%s,queues=1" % a,
+            "--vdev", "net_vhost1,iface=%s,queues=1" % b,
+            "--", "--forward-mode=io", "--nb-cores=1", "--total-num-mbufs=%d" % MBUFS]
+        log.write("$ " + " ".join(args) + "\n")
+        log.flush()
+        # Without -i, testpmd forwards until its stdin reaches end of file.
+        procs.append(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=log,
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+        log.close()
+    if not (wait_for_path(a, 60) and wait_for_path(b, 60)):
+        stop_middle(procs)
+        raise RuntimeError("middle %s: sockets did not appear" % kind)
+    # taskset execs the program, so these pids are the workers themselves
+    return procs, [p.pid for p in procs]
+
+
+def stop_middle(procs):
+    for p in procs:
+        if p.stdin:
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
+        else:
+            kill_group(p)
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            kill_group(p)
+
+
+def one_run(kind, size, build, logs, run, warmup, duration, idle):
+    tag = "%s-%d-run%d" % (kind, size, run)
+    tmp = tempfile.mkdtemp(prefix="cwb-dpdk-")
+    procs, pids = start_middle(kind, build, tmp, logs, tag)
+    edge = None
+    try:
+        edge = Interactive(
+            eal_args(EDGE_CPU, "cwb%d-edge" % os.getpid()) + [
+                "--vdev", "net_virtio_user0,path=%s/A.sock,queue_size=%d" % (tmp, QUEUE_SIZE),
+                "--vdev", "net_virtio_user1,path=%s/B.sock,queue_size=%d" % (tmp, QUEUE_SIZE),
+                "--", "-i", "--forward-mode=flowgen", "--txpkts=%d" % size, "--nb-cores=1",
+                "--total-num-mbufs=%d" % MBUFS],
+            os.path.join(logs, tag + "-testpmd-edge.log"))
+        edge.wait_prompt(0, 120)
+        # Idle: drivers attached, queues set up, nothing sent.
+        c0, t0 = cpu_total(pids), time.monotonic()
+        time.sleep(idle)
+        c1, t1 = cpu_total(pids), time.monotonic()
+        idle_cpu = (c1 - c0) / (t1 - t0)
+        edge.cmd("start")
+        time.sleep(warmup)
+        ta = time.monotonic()
+        sa = port_stats(edge.cmd("show port stats all"))
+        ca = cpu_total(pids)
+        ta = (ta + time.monotonic()) / 2
+        time.sleep(duration)
+        tb = time.monotonic()
+        sb = port_stats(edge.cmd("show port stats all"))
+        cb = cpu_total(pids)
+        tb = (tb + time.monotonic()) / 2
+        edge.cmd("stop")
+    finally:
+        if edge:
+            edge.close()
+        stop_middle(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if set(sa) != {0, 1} or set(sb) != {0, 1}:
+        raise RuntimeError("%s: could not read port statistics (log %s)" % (tag, edge.log.name))
+    dt = tb - ta
+    frames = sum(sb[p][0] - sa[p][0] for p in (0, 1))
+    nbytes = sum(sb[p][1] - sa[p][1] for p in (0, 1))
+    sent = sum(sb[p][2] - sa[p][2] for p in (0, 1))
+    cpu = cb - ca
+    row = {"middle": kind, "size": size, "run": run, "seconds": dt,
+           "mfps": frames / dt / 1e6, "gbps": nbytes * 8 / dt / 1e9,
+           "tx_mfps": sent / dt / 1e6,
+           "cpu_per_s": cpu / dt,
+           "cpu_per_mframe": cpu / (frames / 1e6) if frames else None,
+           "idle_cpu_per_s": idle_cpu, "idle_seconds": t1 - t0}
+    print("dpdk: %-8s %5d B run %d: %.3f M frames/s, %.2f Gbit/s, middle CPU %.2f s/s "
+          "(%.3f s per M frames), idle CPU %.4f s/s" % (
+              kind, size, run, row["mfps"], row["gbps"], row["cpu_per_s"],
+              row["cpu_per_mframe"] or 0, idle_cpu), flush=True)
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--logs", default=None)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sizes", default="64,1500")
+    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--idle", type=float, default=3.0)
+    ap.add_argument("--middles", default="causeway,dpdk")
+    args = ap.parse_args()
+    if not shutil.which(TESTPMD):
+        print("dpdk: %s not installed (Debian package dpdk-dev)" % TESTPMD)
+        return 1
+    logs = args.logs or os.path.join(os.path.dirname(args.out), "logs-dpdk")
+    os.makedirs(logs, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    middles = args.middles.split(",")
+    rows = []
+    # Runs interleaved (run-major), so slow drift on a shared machine hits
+    # every setup alike instead of one of them.
+    for run in range(args.runs):
+        for size in sizes:
+            for kind in middles:
+                try:
+                    rows.append(one_run(kind, size, args.build, logs, run, args.warmup,
+                                        args.duration, args.idle))
+                except (RuntimeError, OSError) as e:
+                    print("dpdk: %s %d B run %d failed: %s" % (kind, size, run, e), flush=True)
+                    rows.append({"middle": kind, "size": size, "run": run, "error": str(e)})
+    params = {"runs": args.runs, "sizes": sizes, "warmup_s": args.warmup,
+              "duration_s": args.duration, "idle_s": args.idle, "queue_size": QUEUE_SIZE,
+              "edge_cpu": EDGE_CPU, "middle_cpu": MIDDLE_CPU, "mbufs": MBUFS}
+    write_raw(args.out, "dpdk", params, rows)
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""VM to VM with real guests: Causeway links against QEMU's own best path
+here, and the guest-bound ceiling (loopback inside one guest).
+
+Setups (each run boots a fresh pair; runs are interleaved across setups):
+  cw-persistent-on   two `causeway vm`, one link, gmem persistent, offloads on
+  cw-persistent-off  the same, offloads off
+  cw-map-on          gmem map-per-access, offloads on
+  cw-map-off         gmem map-per-access, offloads off
+  tap                two plain QEMUs, `-netdev tap,vhost=off,vnet_hdr=on`, both
+                     taps in a Linux bridge, all inside a network namespace
+                     made for the run (no /dev/vhost-net on this host)
+  loopback           one plain QEMU without a NIC, iperf3 to 127.0.0.1
+
+Same kernel, initrd, memory, vCPUs, TCG flags and firmware everywhere. The
+client guest runs the tests one after the other and prints `CWB start NAME`
+and `CWB end STATUS` around each; when the host sees a marker on the console
+it samples the utime+stime of the setup's processes, so each test gets the
+host CPU its window used.
+
+Usage: bench/vm_bench.py --build DIR --out FILE [--runs N] [--seconds S]
+                         [--udp-rate R] [--setups a,b,...]
+"""
+import argparse
+import base64
+import gzip
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from benchlib import (INITRD, KERNEL, children, cpu_total, kill_group, proc_cmdline,
+                      write_raw)
+
+QBOOT = "/usr/share/qemu/qboot.rom"
+BASE_CMDLINE = "console=ttyS0 quiet panic=-1 cryptomgr.notests"
+MEM, CPUS = "256M", 1
+SERVER_IP, CLIENT_IP, PREFIX = "10.99.0.1", "10.99.0.2", 16
+MAC_S, MAC_C = "52:54:00:99:00:01", "52:54:00:99:00:02"
+
+SETUPS = {
+    "cw-persistent-on": ("causeway", "persistent", "on"),
+    "cw-persistent-off": ("causeway", "persistent", "off"),
+    "cw-map-on": ("causeway", "map-per-access", "on"),
+    "cw-map-off": ("causeway", "map-per-access", "off"),
+    "tap": ("tap", None, "on"),
+}
+
+SERVER_SCRIPT = """iperf3 -s -D
+nc -l -p 9000 >/dev/null
+"""
+
+# Warm-up: ping until the path answers, then a 1 s iperf3 (retried while the
+# server daemon starts) whose figures are not used.
+CLIENT_SCRIPT = """S={srv}
+n=0; until ping -c 1 -W 1 $S >/dev/null 2>&1; do n=$((n+1)); [ $n -lt 60 ] || exit 10; done
+n=0; until iperf3 -c $S -t 1 >/dev/null 2>&1; do n=$((n+1)); [ $n -lt 10 ] || exit 11; sleep 1; done
+t() {{ echo "CWB start $1"; shift; timeout {limit} "$@"; echo "CWB end $?"; }}
+t ping ping -c {pings} -i 0.2 $S
+t tcp1 iperf3 -c $S -t {t} -f m
+t tcp1r iperf3 -c $S -t {t} -f m -R
+t tcp2 iperf3 -c $S -t {t} -f m -P 2
+t tcp2r iperf3 -c $S -t {t} -f m -P 2 -R
+t udp iperf3 -c $S -t {t} -f m -u -b {udp}
+t udpr iperf3 -c $S -t {t} -f m -u -b {udp} -R
+echo done | nc $S 9000
+"""
+
+LOOPBACK_SCRIPT = """ip link set lo up
+iperf3 -s -D
+n=0; until iperf3 -c 127.0.0.1 -t 1 >/dev/null 2>&1; do n=$((n+1)); [ $n -lt 10 ] || exit 11; sleep 1; done
+t() {{ echo "CWB start $1"; shift; timeout {limit} "$@"; echo "CWB end $?"; }}
+t tcp1 iperf3 -c 127.0.0.1 -t {t} -f m
+t tcp2 iperf3 -c 127.0.0.1 -t {t} -f m -P 2
+"""
+
+
+def guest_cmdline(name, script, ip=None):
+    parts = [BASE_CMDLINE, "cw.name=" + name]
+    if ip:
+        parts.append("cw.ip=%s/%d" % (ip, PREFIX))
+    z = gzip.compress(script.encode(), mtime=0)
+    parts.append("cw.scriptz=" + base64.b64encode(z).decode())
+    line = " ".join(parts)
+    if len(line) > 2000:
+        raise ValueError("guest command line too long (%d bytes)" % len(line))
+    return line
+
+
+def qemu_args(name, cmdline, netdev=None, mac=None):
+    """Plain QEMU with exactly the flags `causeway vm` uses under TCG."""
+    a = ["qemu-system-x86_64", "-name", name, "-machine", "pc,memory-backend=mem0",
+         "-accel", "tcg,thread=multi", "-cpu", "max", "-m", MEM, "-smp", str(CPUS),
+         "-object", "memory-backend-memfd,id=mem0,size=%s,share=on" % MEM,
+         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]
+    if os.path.exists(QBOOT):
+        a += ["-bios", QBOOT]
+    a += ["-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+          "-kernel", KERNEL, "-initrd", INITRD, "-append", cmdline]
+    if netdev:
+        # QEMU's default for virtio-net-pci (MSI-X vectors): its best path.
+        # QEMU caps the TX queue at 256 for backends other than vhost-user.
+        a += ["-netdev", netdev, "-device",
+              "virtio-net-pci,netdev=n0,mac=%s,rx_queue_size=1024,tx_queue_size=256,romfile="
+              % mac]
+    return a
+
+
+class Console:
+    """A VM process with its console captured; CPU samples taken at markers."""
+
+    def __init__(self, args, log_path, on_marker=None):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.on_marker = on_marker
+        self.log = open(log_path, "w")
+        self.log.write("$ " + " ".join(args) + "\n")
+        self.log.flush()
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            text = raw.decode(errors="replace").rstrip("\r\n")
+            now = time.monotonic()
+            if self.on_marker and text.startswith("CWB "):
+                self.on_marker(text, now)
+            with self.cond:
+                self.lines.append(text)
+                self.cond.notify_all()
+            self.log.write("%8.3f %s\n" % (now - self.t0, text))
+            self.log.flush()
+        with self.cond:
+            self.cond.notify_all()
+
+    def text(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def wait_for(self, needle, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not any(needle in line for line in self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
+                    return False
+                self.cond.wait(min(left, 0.5))
+        return True
+
+    def wait_exit(self, timeout):
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(self.proc)
+            return False
+        self.reader.join(5)
+        return True
+
+    def guest_status(self):
+        m = re.search(r"CAUSEWAY-GUEST: exit=(\d+)", self.text())
+        return int(m.group(1)) if m else None
+
+    def close(self):
+        kill_group(self.proc)
+        self.log.close()
+
+
+class Sampler:
+    """CPU seconds of named process groups, sampled at each console marker."""
+
+    def __init__(self):
+        self.groups = {}  # name -> [pid]
+        self.marks = []   # (marker text, time, {group: cpu seconds})
+
+    def sample(self, text, now):
+        self.marks.append((text, now, {g: cpu_total(p) for g, p in self.groups.items()}))
+
+    def windows(self):
+        """{test: (seconds, {group: cpu seconds})} from start/end marker pairs."""
+        out = {}
+        for (a, ta, ca), (b, tb, cb) in zip(self.marks, self.marks[1:]):
+            ma = re.match(r"CWB start (\S+)", a)
+            if ma and b.startswith("CWB end"):
+                out[ma.group(1)] = (tb - ta, {g: cb[g] - ca[g] for g in ca if g in cb})
+        return out
+
+
+UNITS = {"K": 1e3, "M": 1e6, "G": 1e9, "": 1}
+BINARY = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "": 1}
+
+
+def test_blocks(text):
+    """{test: console text between its start and end markers}."""
+    out = {}
+    for m in re.finditer(r"CWB start (\S+)\n(.*?)\nCWB end (\d+)", text, re.S):
+        out[m.group(1)] = (m.group(2), int(m.group(3)))
+    return out
+
+
+def parse_iperf(block):
+    """(Mbit/s, bytes, loss %) from the receiver summary (the SUM line with -P)."""
+    lines = [ln for ln in block.splitlines() if "receiver" in ln]
+    if not lines:
+        return None
+    summ = [ln for ln in lines if "[SUM]" in ln]
+    line = (summ or lines)[-1]
+    m = re.search(r"sec\s+([\d.]+)\s+([KMG]?)Bytes\s+([\d.]+)\s+([KMG]?)bits/sec", line)
+    if not m:
+        return None
+    nbytes = float(m.group(1)) * BINARY[m.group(2)]  # iperf3 counts bytes in 1024s
+    mbps = float(m.group(3)) * UNITS[m.group(4)] / 1e6
+    loss = re.search(r"\(([\d.e+-]+)%\)", line)
+    return mbps, nbytes, float(loss.group(1)) if loss else None
+
+
+def parse_ping(block):
+    m = re.search(r"min/avg/max = ([\d.]+)/([\d.]+)/([\d.]+)", block)
+    lost = re.search(r"(\d+)% packet loss", block)
+    if not m:
+        return None
+    return float(m.group(2)), float(m.group(1)), float(m.group(3)), \
+        int(lost.group(1)) if lost else None
+
+
+def results_from(text, sampler, setup, run):
+    rows = []
+    wins = sampler.windows()
+    for test, (block, status) in test_blocks(text).items():
+        row = {"setup": setup, "run": run, "test": test, "status": status}
+        if test in wins:
+            secs, cpu = wins[test]
+            row["seconds"] = secs
+            for g, c in cpu.items():
+                row["cpu_" + g] = c
+        if test == "ping":
+            p = parse_ping(block)
+            if p:
+                row["rtt_avg_ms"], row["rtt_min_ms"], row["rtt_max_ms"], row["ping_loss"] = p
+        else:
+            r = parse_iperf(block)
+            if r:
+                row["mbps"], row["bytes"], row["loss_pct"] = r
+                gb = r[1] / 1e9
+                for g in list(cpu if test in wins else []):
+                    row["cpu_%s_per_gb" % g] = row["cpu_" + g] / gb if gb else None
+        rows.append(row)
+    return rows
+
+
+def finish_pair(vms, sampler, setup, run, seconds, pings):
+    """Rows of every test the client completed, plus an error row if the
+    client did not end cleanly (a stalled test ends at its `timeout`)."""
+    srv, cli = vms
+    done = cli.wait_exit(90 + 7 * (seconds + 15) + pings)
+    srv.wait_exit(30)
+    rows = results_from(cli.text(), sampler, setup, run)
+    status = cli.guest_status()
+    if not done or status != 0:
+        rows.append({"setup": setup, "run": run, "test": "*",
+                     "error": "client %s (guest status %r, log %s)"
+                     % ("ended" if done else "timed out", status, cli.log.name)})
+    for r in rows:
+        if r.get("status") not in (None, 0):
+            r["error"] = "test exited %d (143: killed by its timeout)" % r["status"]
+    return rows
+
+
+def causeway_pair(build, setup, run, logs, seconds, udp, pings):
+    _, gmem, offloads = SETUPS[setup]
+    tmp = tempfile.mkdtemp(prefix="cwb-vm-")
+    link = os.path.join(tmp, "link.sock")
+    sampler = Sampler()
+    vms = []
+    try:
+        for name, ip, mac, script in (
+                ("srv", SERVER_IP, MAC_S, SERVER_SCRIPT),
+                ("cli", CLIENT_IP, MAC_C, CLIENT_SCRIPT.format(
+                    srv=SERVER_IP, t=seconds, udp=udp, pings=pings, limit=seconds + 15))):
+            args = [os.path.join(build, "causeway"), "vm", "--name", name, "--kernel", KERNEL,
+                    "--initrd", INITRD, "--mem", MEM, "--cpus", str(CPUS), "--gmem", gmem,
+                    "--cmdline", guest_cmdline(name, script, ip),
+                    "--net", "link=%s,mac=%s,offloads=%s" % (link, mac, offloads)]
+            vms.append(Console(args, os.path.join(logs, "%s-run%d-%s.log" % (setup, run, name)),
+                               sampler.sample if name == "cli" else None))
+        for v in vms:
+            if not v.wait_for("CAUSEWAY-GUEST: script-start", 120):
+                raise RuntimeError("%s: a guest did not start (logs in %s)" % (setup, logs))
+        devices, qemus = [], []
+        for v in vms:
+            for pid in children(v.proc.pid):
+                argv = proc_cmdline(pid)
+                (devices if len(argv) > 1 and argv[1] == b"device" else qemus).append(pid)
+        if len(devices) != 2 or len(qemus) != 2:
+            raise RuntimeError("%s: expected 2 devices and 2 QEMUs, found %r %r"
+                               % (setup, devices, qemus))
+        sampler.groups = {"devices": devices, "qemu": qemus}
+        return finish_pair(vms, sampler, setup, run, seconds, pings)
+    finally:
+        for v in vms:
+            v.close()
+        for f in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, f))
+        os.rmdir(tmp)
+
+
+def netns(cmd, ns, check=True):
+    return subprocess.run(["ip", "netns", "exec", ns] + cmd, check=check,
+                          capture_output=True, text=True)
+
+
+def tap_pair(build, setup, run, logs, seconds, udp, pings):
+    """Two QEMUs on taps in a bridge, inside a namespace that lives for this run.
+    Nothing in the root namespace is created or changed."""
+    ns = "cwbench-%d-%d" % (os.getpid(), run)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    sampler = Sampler()
+    vms = []
+    try:
+        netns(["ip", "link", "set", "lo", "up"], ns)
+        netns(["ip", "link", "add", "br0", "type", "bridge", "stp_state", "0",
+               "forward_delay", "0"], ns)
+        netns(["ip", "link", "set", "br0", "up"], ns)
+        for tap in ("tap0", "tap1"):
+            netns(["ip", "tuntap", "add", "dev", tap, "mode", "tap", "vnet_hdr"], ns)
+            netns(["ip", "link", "set", tap, "master", "br0", "up"], ns)
+        for name, ip, mac, tap, script in (
+                ("srv", SERVER_IP, MAC_S, "tap0", SERVER_SCRIPT),
+                ("cli", CLIENT_IP, MAC_C, "tap1", CLIENT_SCRIPT.format(
+                    srv=SERVER_IP, t=seconds, udp=udp, pings=pings, limit=seconds + 15))):
+            netdev = "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=off,vnet_hdr=on" % tap
+            # `ip netns exec` enters the namespace and execs QEMU: same pid.
+            args = ["ip", "netns", "exec", ns] + qemu_args(
+                name, guest_cmdline(name, script, ip), netdev, mac)
+            vms.append(Console(args, os.path.join(logs, "%s-run%d-%s.log" % (setup, run, name)),
+                               sampler.sample if name == "cli" else None))
+        for v in vms:
+            if not v.wait_for("CAUSEWAY-GUEST: script-start", 120):
+                raise RuntimeError("%s: a guest did not start (logs in %s)" % (setup, logs))
+        qemus = [v.proc.pid for v in vms]
+        for pid in qemus:
+            argv = proc_cmdline(pid)
+            if not argv or not argv[0].endswith(b"qemu-system-x86_64"):
+                raise RuntimeError("%s: pid %d is not QEMU: %r" % (setup, pid, argv[:1]))
+        sampler.groups = {"qemu": qemus}
+        return finish_pair(vms, sampler, setup, run, seconds, pings)
+    finally:
+        for v in vms:
+            v.close()
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
+def loopback(build, run, logs, seconds):
+    sampler = Sampler()
+    script = LOOPBACK_SCRIPT.format(t=seconds, limit=seconds + 15)
+    v = Console(qemu_args("lo", guest_cmdline("lo", script)),
+                os.path.join(logs, "loopback-run%d.log" % run), sampler.sample)
+    try:
+        if not v.wait_for("CAUSEWAY-GUEST: script-start", 120):
+            raise RuntimeError("loopback: guest did not start")
+        sampler.groups = {"qemu": [v.proc.pid]}
+        if not v.wait_exit(60 + seconds * 4):
+            raise RuntimeError("loopback: guest did not finish")
+        if v.guest_status() != 0:
+            raise RuntimeError("loopback: script exited %r" % v.guest_status())
+        return results_from(v.text(), sampler, "loopback", run)
+    finally:
+        v.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--logs", default=None)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--pings", type=int, default=20)
+    ap.add_argument("--udp-rate", default="200M")
+    ap.add_argument("--setups", default=",".join(list(SETUPS) + ["loopback"]))
+    args = ap.parse_args()
+    for f in (KERNEL, INITRD):
+        if not os.path.exists(f):
+            print("vm: guest image missing: %s (run guest/build.sh)" % f)
+            return 1
+    logs = args.logs or os.path.join(os.path.dirname(args.out), "logs-vm")
+    os.makedirs(logs, exist_ok=True)
+    setups = args.setups.split(",")
+    rows = []
+    for run in range(args.runs):
+        for setup in setups:
+            t0 = time.monotonic()
+            try:
+                if setup == "loopback":
+                    got = loopback(args.build, run, logs, args.seconds)
+                elif SETUPS[setup][0] == "tap":
+                    got = tap_pair(args.build, setup, run, logs, args.seconds, args.udp_rate,
+                                   args.pings)
+                else:
+                    got = causeway_pair(args.build, setup, run, logs, args.seconds,
+                                        args.udp_rate, args.pings)
+            except (RuntimeError, OSError, subprocess.CalledProcessError, KeyError) as e:
+                print("vm: %s run %d failed: %s" % (setup, run, e), flush=True)
+                rows.append({"setup": setup, "run": run, "test": "*", "error": str(e)})
+                continue
+            rows += got
+            brief = ", ".join("%s %.0f Mbit/s" % (r["test"], r["mbps"]) for r in got
+                              if "mbps" in r and "error" not in r)
+            brief += "".join("; FAILED %s: %s" % (r["test"], r["error"]) for r in got
+                             if "error" in r)
+            ping = [r for r in got if r["test"] == "ping" and "rtt_avg_ms" in r]
+            if ping:
+                brief += ", ping %.3f ms" % ping[0]["rtt_avg_ms"]
+            print("vm: %s run %d (%.0f s): %s" % (setup, run, time.monotonic() - t0, brief),
+                  flush=True)
+    params = {"runs": args.runs, "seconds": args.seconds, "pings": args.pings,
+              "ping_interval_s": 0.2, "udp_rate": args.udp_rate, "mem": MEM, "cpus": CPUS,
+              "setups": setups}
+    write_raw(args.out, "vm", params, rows)
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
