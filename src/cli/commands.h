@@ -3,5 +3,6 @@
 
 int cw_cmd_device(int argc, char **argv);
 int cw_cmd_vm(int argc, char **argv);
+int cw_cmd_check(int argc, char **argv);
 
 #endif
