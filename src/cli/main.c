@@ -10,6 +10,7 @@ static void usage(FILE *f)
           "commands:\n"
           "  device   serve one virtio-net device over vhost-user (one per VM NIC)\n"
           "  vm       start a VM (QEMU) wired to its Causeway device process(es)\n"
+          "  switch   the isolating switch of a system (started by the launcher)\n"
           "  check    validate a system description (JSON) and start nothing\n"
           "  version  print the version\n"
           "run 'causeway COMMAND --help' for a command's options\n",
@@ -27,6 +28,8 @@ int main(int argc, char **argv)
         return cw_cmd_device(argc - 1, argv + 1);
     if (!strcmp(cmd, "vm"))
         return cw_cmd_vm(argc - 1, argv + 1);
+    if (!strcmp(cmd, "switch"))
+        return cw_cmd_switch(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return cw_cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

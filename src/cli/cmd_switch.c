@@ -1,0 +1,74 @@
+/* causeway switch: parse options, then hand over to the switch loop. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../switch/switch.h"
+#include "../switch/switch_loop.h"
+#include "commands.h"
+#include "options.h"
+
+static void switch_usage(FILE *f)
+{
+    fputs("usage: causeway switch --name NAME --control-fd N [options]\n"
+          "  --name NAME            the switch's name (in log lines; the config must match)\n"
+          "  --control-fd N         SOCK_SEQPACKET socket to the launcher (required;\n"
+          "                         protocol: docs/CONTROL.md)\n"
+          "  --budget N             frames per port per round (1..4096, default 64)\n"
+          "  --fdb-aging SECONDS    forget learned addresses after this (1..86400, default 300)\n"
+          "The launcher (causeway run) starts switches; this command is not meant to be\n"
+          "run by hand.\n",
+          f);
+}
+
+int cw_cmd_switch(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},      {"control-fd", required_argument, NULL, 'c'},
+        {"budget", required_argument, NULL, 'b'},    {"fdb-aging", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+    };
+    struct cw_switch_opts o = {.name = NULL, .control_fd = -1};
+    uint64_t v;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (optarg[0] == '\0' || strlen(optarg) > CW_SW_NAME_MAX)
+                cw_usage_error("--name: must be 1 to %u characters", CW_SW_NAME_MAX);
+            o.name = optarg;
+            break;
+        case 'c':
+            if (cw_parse_uint(optarg, 0, 1 << 20, &v) || fcntl((int)v, F_GETFD) < 0)
+                cw_usage_error("--control-fd: '%s' is not an open file descriptor", optarg);
+            o.control_fd = (int)v;
+            break;
+        case 'b':
+            if (cw_parse_uint(optarg, 1, 4096, &v))
+                cw_usage_error("--budget: '%s' is not a number from 1 to 4096", optarg);
+            o.budget = (uint32_t)v;
+            break;
+        case 'a':
+            if (cw_parse_uint(optarg, 1, 86400, &v))
+                cw_usage_error("--fdb-aging: '%s' is not a number of seconds from 1 to 86400",
+                               optarg);
+            o.fdb_aging_ms = (uint32_t)v * 1000u;
+            break;
+        case 'h': switch_usage(stdout); return 0;
+        default:
+            cw_usage_error("switch: unknown or incomplete option '%s' (see causeway switch --help)",
+                           argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        cw_usage_error("switch: unexpected argument '%s'", argv[optind]);
+    if (!o.name)
+        cw_usage_error("switch: --name NAME is required");
+    if (o.control_fd < 0)
+        cw_usage_error("switch: --control-fd N is required");
+    return cw_switch_main(&o);
+}
