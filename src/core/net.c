@@ -18,6 +18,16 @@
 
 #define HAS(feat, bit) (((feat) & CW_BIT(bit)) != 0)
 
+/* Copy a guest virtio header (hlen is 10 or 12, set by cw_net_set_features)
+ * as a constant-size copy the compiler inlines, not a libc call per frame. */
+static inline void copy_hdr(void *dst, const void *src, uint32_t hlen)
+{
+    if (hlen == sizeof(struct virtio_net_hdr_mrg_rxbuf))
+        __builtin_memcpy(dst, src, sizeof(struct virtio_net_hdr_mrg_rxbuf));
+    else
+        __builtin_memcpy(dst, src, sizeof(struct virtio_net_hdr));
+}
+
 static const char *const drop_names[CW_DROP__COUNT] = {
     [CW_DROP_TX_SHORT] = "tx_short",
     [CW_DROP_TX_OVERSIZE] = "tx_oversize",
@@ -227,7 +237,7 @@ static enum tx_rc tx_one(struct cw_net *n, const struct cw_chain *c)
     __builtin_memset(&h, 0, sizeof(h));
     const uint8_t *src = cw_vq_out_ptr(vq, c, 0, hlen + flen);
     if (src) {
-        __builtin_memcpy(&h, src, hlen);
+        copy_hdr(&h, src, hlen);
         COMPILER_BARRIER(); /* the guest may rewrite it; use the copy */
     } else if (cw_vq_read_out(vq, c, 0, &h, hlen) != (int64_t)hlen) {
         return TX_BROKEN;
@@ -361,7 +371,7 @@ static enum rx_rc deliver(struct cw_net *n, struct virtio_net_hdr_mrg_rxbuf *hdr
         hdr->num_buffers = 1; /* "Processing of Incoming Packets": 1 without MRG */
         uint8_t *dst = cw_vq_in_ptr(vq, first, 0, hlen + dlen);
         if (dst) {
-            __builtin_memcpy(dst, hdr, hlen);
+            copy_hdr(dst, hdr, hlen);
             __builtin_memcpy(dst + hlen, data, dlen);
         } else if (cw_vq_write_in(vq, first, 0, hdr, hlen) < 0 ||
                    cw_vq_write_in(vq, first, hlen, data, dlen) < 0) {
@@ -413,7 +423,10 @@ static enum rx_rc deliver(struct cw_net *n, struct virtio_net_hdr_mrg_rxbuf *hdr
         part = n->rx_more.in_bytes;
         if (part > dlen - off)
             part = dlen - off;
-        if (cw_vq_write_in(vq, &n->rx_more, 0, data + off, part) < 0)
+        uint8_t *dst = cw_vq_in_ptr(vq, &n->rx_more, 0, part);
+        if (dst)
+            __builtin_memcpy(dst, data + off, part);
+        else if (cw_vq_write_in(vq, &n->rx_more, 0, data + off, part) < 0)
             return RX_BROKEN;
         cw_vq_push(vq, n->rx_more.head, part);
         off += part;
@@ -422,7 +435,7 @@ static enum rx_rc deliver(struct cw_net *n, struct virtio_net_hdr_mrg_rxbuf *hdr
     /* Now that the count is known, the header goes in last. */
     hdr->num_buffers = k;
     if (head)
-        __builtin_memcpy(head, hdr, hlen);
+        copy_hdr(head, hdr, hlen);
     else if (cw_vq_write_in(vq, first, 0, hdr, hlen) < 0)
         return RX_BROKEN;
     return cw_vq_broken(vq) ? RX_BROKEN : RX_OK;

@@ -97,7 +97,8 @@ static inline uint32_t pad_for(const struct cw_ring *r, uint32_t rec)
 
 /* Is there room for a record of len bytes (plus padding)? Reads the
  * consumer's cons once and validates it; marks the ring broken if it lies. */
-static bool prod_room(struct cw_ring *r, uint32_t len)
+/* Inlined into reserve: it runs once per frame (measured with callgrind). */
+static inline __attribute__((always_inline)) bool prod_room(struct cw_ring *r, uint32_t len)
 {
     if (r->broken || !r->producer || len > r->max_record)
         return false;
