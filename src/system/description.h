@@ -4,20 +4,41 @@
  * value or key), and a description that loads is complete and consistent:
  * nothing is started from a file that has any error.
  *
- * Public shape (keys beyond these are errors):
- * {"vms": [{"name": "high1", "kernel": "PATH", "initrd": "PATH",
- *           "cmdline": "console=ttyS0 ...", "memory": "256M", "vcpus": 1,
+ * Public shape (keys beyond these are errors; * marks a required field):
+ * {"vms"*: [{"name"*: "high1", "kernel"*: "PATH", "initrd"*: "PATH",
+ *           "cmdline": "console=ttyS0 ...", "memory": "256M" (or bytes), "vcpus": 1,
  *           "gmem": "persistent", "accel": "auto",
- *           "nics": [{"switch": "sw0", "mac": "52:54:00:00:00:01", "domain": "high",
+ *           "nics": [{"switch"*: "sw0", "mac"*: "52:54:00:00:00:01", "domain"*: "high",
  *                     "ipv4": "10.99.0.1/24" or ["..."], "ipv6": "fd00::1/64" or [...],
  *                     "mtu": 1500, "offloads": true, "queue_size": 1024}]}],
- *  "switches": [{"name": "sw0"}],
- *  "uplinks": [{"switch": "sw0", "tap": "cwtap0", "domain": "low",
+ *  "switches": [{"name"*: "sw0"}],
+ *  "uplinks": [{"switch"*: "sw0", "tap"*: "cwtap0", "domain"*: "low",
  *               "mac": "52:54:00:00:00:fe"}],
- *  "policy": {"rules": [{"from": "low", "to": "high", "proto": "udp",
- *                        "dst_port": 5001 or "5000-5010", "action": "allow", ...}]},
+ *  "policy": {"rules": [{"from"*: "low", "to"*: "high", "action"*: "allow", "proto": "udp",
+ *                        "dst_port": 5001 or "5000-5010", ...}]},
  *  "on_failure": "continue" | "stop"}
- * Relative paths are relative to the file's folder. */
+ * Relative paths are relative to the file's folder. The rule language is
+ * docs/POLICY.md; policy_parse.h lists what a loaded rule guarantees.
+ *
+ * What a loaded system guarantees (checked once here, so the launcher and
+ * the switch need not re-check the description):
+ *  - 1..CW_SYS_MAX_VMS VMs, names unique, 1-32 of [A-Za-z0-9_-] (note: the
+ *    guest's cw.name= accepts no '_'); switch names the same;
+ *  - kernel/initrd: canonical absolute paths of readable regular files;
+ *  - cmdline: at most 2047 bytes, no control characters (default
+ *    "console=ttyS0 quiet panic=-1 cryptomgr.notests"); it is used as is;
+ *  - memory: whole MiB, >= 64 MiB (default 256M), and the sum over all VMs
+ *    fits in this host's RAM; vcpus 1..64 (default 1); accel "auto", "kvm"
+ *    or "tcg"; gmem default persistent;
+ *  - every NIC and uplink: switch_index/domain_index valid, MAC unicast,
+ *    non-zero and unique in the whole system (uplink MAC: zero if not given,
+ *    else the same rules); at most CW_SYS_MAX_PORTS ports per switch;
+ *  - NIC addresses: unicast, with a prefix length (host bits kept: it is the
+ *    interface's address), no address on two NICs of one switch;
+ *    mtu 0 (not set) or 68..65535; queue_size 256, 512 or 1024;
+ *  - uplink tap: 1-15 of [A-Za-z0-9_.-], not "." or "..", unique;
+ *  - domains[]: every domain a NIC or uplink names, in order of first
+ *    appearance (VMs' NICs, then uplinks), at most 128. */
 #ifndef CAUSEWAY_SYSTEM_DESCRIPTION_H
 #define CAUSEWAY_SYSTEM_DESCRIPTION_H
 

@@ -4,10 +4,15 @@
  * Every port (a VM's NIC or an uplink) belongs to one domain. Inside a domain
  * everything is allowed; across domains the default is deny. A rule allows
  * (or denies) frames from one domain to another that match all of its set
- * fields; a rule is one-way unless `both` is set. The first matching rule
- * wins. ARP and IPv6 neighbour discovery get no implicit pass: a cross-domain
- * flow that must work with no frame going back uses static neighbour entries
- * (see docs/POLICY.md). */
+ * fields; a rule is one-way unless `both` is set (then it also matches frames
+ * from `to` to `from` with its source and destination fields swapped). The
+ * first matching rule wins. ARP and IPv6 neighbour discovery get no implicit
+ * pass: a cross-domain flow that must work with no frame going back uses
+ * static neighbour entries (see docs/POLICY.md, the language reference).
+ *
+ * As loaded by cw_system_load (policy_parse.h): from != to; ethertype is set
+ * whenever proto or an address fixes the IP version; prefixes have no host
+ * bits; ports only with proto 6/17, icmp_type only with proto 1/58. */
 #ifndef CAUSEWAY_SYSTEM_POLICY_RULE_H
 #define CAUSEWAY_SYSTEM_POLICY_RULE_H
 
