@@ -51,8 +51,8 @@ struct bench {
     /* Guest A's TX buffers: header + frame, identical content. */
     uint32_t chain_bytes, descs_per_chain, ntx;
     uint64_t tx_base, tx_stride;
-    uint32_t *tx_free;
-    uint32_t tx_free_n;
+    uint32_t *tx_free; /* FIFO of free buffers: a pool larger than the */
+    uint32_t tx_free_head, tx_free_n; /* caches is then cycled through, cold */
     uint64_t posted;
 
     /* Guest B's RX buffers, one per descriptor. */
@@ -146,6 +146,9 @@ static int setup_buffers(struct bench *b)
     b->descs_per_chain = (b->chain_bytes + TX_DESC_MAX - 1) / TX_DESC_MAX;
     b->ntx = num / b->descs_per_chain;
     b->tx_stride = (b->chain_bytes + 63u) & ~63u;
+    uint64_t pool = (uint64_t)b->cfg->tx_pool_mib << 20;
+    if (pool / b->tx_stride > b->ntx)
+        b->ntx = (uint32_t)(pool / b->tx_stride);
     b->tx_base = guest_alloc(&b->ga, b->tx_stride * b->ntx, 4096);
     b->tx_free = calloc(b->ntx, sizeof(*b->tx_free));
     b->tmpl = malloc(b->chain_bytes);
@@ -155,7 +158,7 @@ static int setup_buffers(struct bench *b)
     memcpy(b->tmpl, &b->hdr, CW_NET_META_LEN);
     for (uint32_t i = 0; i < b->ntx; i++) {
         memcpy(guest_ptr(&b->ga, b->tx_base + i * b->tx_stride), b->tmpl, b->chain_bytes);
-        b->tx_free[b->tx_free_n++] = b->ntx - 1 - i;
+        b->tx_free[b->tx_free_n++] = i;
     }
 
     b->rx_buf = b->chain_bytes <= 1536u ? 1536u : 4096u;
@@ -174,10 +177,10 @@ static void guest_a_tx(struct bench *b, bool post)
 {
     uint32_t tok, len;
     while (drv_vq_get(&b->a_tx, &tok, &len) == 1)
-        b->tx_free[b->tx_free_n++] = tok;
+        b->tx_free[(b->tx_free_head + b->tx_free_n++) % b->ntx] = tok;
     if (post) {
         while (b->tx_free_n > 0) {
-            uint32_t i = b->tx_free[b->tx_free_n - 1];
+            uint32_t i = b->tx_free[b->tx_free_head];
             uint64_t gpa = b->tx_base + i * b->tx_stride;
             struct drv_buf d[4];
             uint32_t left = b->chain_bytes;
@@ -189,6 +192,7 @@ static void guest_a_tx(struct bench *b, bool post)
             }
             if (!drv_vq_add(&b->a_tx, d, b->descs_per_chain, i))
                 break;
+            b->tx_free_head = (b->tx_free_head + 1) % b->ntx;
             b->tx_free_n--;
             b->posted++;
         }
@@ -355,7 +359,8 @@ int link_bench_run(const struct link_cfg *cfg, struct link_result *res, char *er
         fail(b, "frame length out of range");
         goto out;
     }
-    if (guest_init(&b->ga, GUEST_RAM, cfg->strategy, &why) < 0 ||
+    if (guest_init(&b->ga, GUEST_RAM + ((uint64_t)cfg->tx_pool_mib << 20), cfg->strategy,
+                   &why) < 0 ||
         guest_init(&b->gb, GUEST_RAM, cfg->strategy, &why) < 0) {
         fail(b, why);
         goto out;

@@ -23,6 +23,9 @@ struct link_cfg {
     uint64_t frames;        /* timed window of exactly this many frames */
     uint32_t port_capacity; /* bytes per port ring direction */
     uint16_t ring_size;     /* virtqueue size */
+    uint32_t tx_pool_mib;   /* guest A's TX buffers: 0, as many as the ring holds
+                             * (cache-resident); N: N MiB cycled in order, so
+                             * the frames come from memory, not the caches */
 };
 
 struct link_result {
