@@ -108,12 +108,14 @@ __attribute__((format(printf, 3, 4))) static void reply_error(struct proc *p, co
         cw_log_limited(&p->rl, "control: could not send an error reply: %s", strerror(errno));
 }
 
+/* A line for the launcher, which prints it as "switch NAME| text". It goes
+ * to stderr only when the event cannot be sent: the launcher relays stderr
+ * too, and the line must not appear twice. */
 static void emit_log(struct proc *p, const char *text)
 {
-    cw_log("%s", text);
     json_t *more = json_pack("{s:s}", "text", text);
-    if (more && cw_ctl_send_event(p->ctl, "log", more) < 0)
-        cw_log_limited(&p->rl, "control: could not send a log event: %s", strerror(errno));
+    if (!more || cw_ctl_send_event(p->ctl, "log", more) < 0)
+        cw_log("%s", text);
     json_decref(more);
 }
 
@@ -226,21 +228,21 @@ static void port_drop(struct proc *p, unsigned id)
     p->want &= ~(1ull << id);
 }
 
-/* The "id" of a port message: configured, of the right kind. -1 after
- * replying with the error. */
-static int port_id(struct proc *p, const json_t *msg, const char *op, enum cw_sw_port_kind kind)
+/* The "id" of a port or tap message: a configured port of that kind. -1
+ * with the reason in err. */
+static int port_id(const json_t *msg, enum cw_sw_port_kind kind, const struct cw_switch *sw,
+                   char *err, size_t errlen)
 {
-    const json_t *v = json_object_get(msg, "id");
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) >= (json_int_t)CW_SW_MAX_PORTS ||
-        !p->sw->ports[json_integer_value(v)].configured) {
-        reply_error(p, op, "'id' is not a configured port");
+    uint64_t v;
+    if (cw_ctl_get_uint(msg, "id", 0, CW_SW_MAX_PORTS - 1, NULL, &v, err, errlen) < 0 ||
+        !sw->ports[v].configured) {
+        snprintf(err, errlen, "id: not a configured port");
         return -1;
     }
-    unsigned id = (unsigned)json_integer_value(v);
-    if (p->sw->ports[id].cfg.kind != kind) {
-        reply_error(p, op, "port %u (%s) is %s", id, p->sw->ports[id].cfg.name,
-                    kind == CW_SW_NIC ? "an uplink: it takes a tap" : "a NIC: it takes a port");
+    unsigned id = (unsigned)v;
+    if (sw->ports[id].cfg.kind != kind) {
+        snprintf(err, errlen, "port %u (%s) is %s", id, sw->ports[id].cfg.name,
+                 kind == CW_SW_NIC ? "an uplink: it takes a tap" : "a NIC: it takes a port");
         return -1;
     }
     return (int)id;
@@ -256,24 +258,24 @@ static bool keys_ok(struct proc *p, const json_t *msg, const char *op, const cha
     return true;
 }
 
-/* Each handler owns fds[0..nfds): it closes or hands over every one. */
+/* Each handler owns fds[0..nfds): it closes or hands over every one, and
+ * closes refused ones before it answers (whoever reads the answer sees
+ * them gone). */
 
 static void handle_port(struct proc *p, const json_t *msg, int *fds, unsigned nfds)
 {
     static const char *const keys[] = {"id", "side", "capacity", NULL};
     char err[160];
     uint64_t side, cap;
-    int id = -1;
-    if (!keys_ok(p, msg, "port", keys) || (id = port_id(p, msg, "port", CW_SW_NIC)) < 0)
+    int id = port_id(msg, CW_SW_NIC, p->sw, err, sizeof(err));
+    if (cw_ctl_keys_only(msg, keys, err, sizeof(err)) < 0 || id < 0)
         goto refuse;
     if (cw_ctl_get_uint(msg, "side", 0, 0, NULL, &side, err, sizeof(err)) < 0 ||
         cw_ctl_get_uint(msg, "capacity", CW_PORT_MIN_CAPACITY, CW_PORT_MAX_CAPACITY, NULL, &cap,
-                        err, sizeof(err)) < 0) {
-        reply_error(p, "port", "%s (the switch is side 0)", err);
+                        err, sizeof(err)) < 0)
         goto refuse;
-    }
     if (!cw_port_capacity_valid((uint32_t)cap)) {
-        reply_error(p, "port", "capacity: not a power of two");
+        snprintf(err, sizeof(err), "capacity: not a power of two");
         goto refuse;
     }
     struct cw_port_fds f;
@@ -301,21 +303,23 @@ static void handle_port(struct proc *p, const json_t *msg, int *fds, unsigned nf
     return;
 refuse:
     cw_ctl_close_fds(fds, nfds);
+    reply_error(p, "port", "%s", err);
 }
 
 static void handle_tap(struct proc *p, const json_t *msg, int *fds, unsigned nfds)
 {
     static const char *const keys[] = {"id", NULL};
-    int id = -1;
-    if (!keys_ok(p, msg, "tap", keys) || (id = port_id(p, msg, "tap", CW_SW_UPLINK)) < 0)
+    char err[160];
+    int id = port_id(msg, CW_SW_UPLINK, p->sw, err, sizeof(err));
+    if (cw_ctl_keys_only(msg, keys, err, sizeof(err)) < 0 || id < 0)
         goto refuse;
     if (nfds != 1) {
-        reply_error(p, "tap", "needs exactly 1 fd (the TAP), got %u", nfds);
+        snprintf(err, sizeof(err), "needs exactly 1 fd (the TAP), got %u", nfds);
         goto refuse;
     }
     struct cw_tap *t = malloc(sizeof(*t));
     if (!t) {
-        reply_error(p, "tap", "out of memory");
+        snprintf(err, sizeof(err), "out of memory");
         goto refuse;
     }
     port_drop(p, (unsigned)id);
@@ -336,6 +340,7 @@ static void handle_tap(struct proc *p, const json_t *msg, int *fds, unsigned nfd
     return;
 refuse:
     cw_ctl_close_fds(fds, nfds);
+    reply_error(p, "tap", "%s", err);
 }
 
 static void handle_detach(struct proc *p, const json_t *msg)

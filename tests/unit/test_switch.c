@@ -14,13 +14,23 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1089,6 +1099,20 @@ static uint32_t port_recv(struct cw_port *p, uint8_t *out, int timeout_ms)
     return 0;
 }
 
+static int count_fds_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 static const char *CONFIG =
     "{\"op\":\"config\",\"name\":\"sw0\",\"domains\":[\"high\",\"low\"],"
     "\"ports\":[{\"id\":0,\"name\":\"a/nic0\",\"kind\":\"nic\",\"mac\":\"52:54:00:00:00:01\","
@@ -1138,8 +1162,14 @@ static void test_process(void **state)
     send_msg(ctl, CONFIG, NULL, 0);
     expect_error(ctl, "config: already configured");
 
-    /* Hostile or wrong messages. */
+    /* Hostile or wrong messages. Every fd they carry is closed by the
+     * switch (counted in its /proc fd directory before and after). */
+    int fds_before = count_fds_of(pid);
     send_msg(ctl, "{\"op\":\"bogus\"}", NULL, 0);
+    expect_error(ctl, "unknown op");
+    int efd0 = eventfd(0, EFD_CLOEXEC);
+    send_msg(ctl, "{\"op\":\"bogus\"}", &efd0, 1);
+    close(efd0);
     expect_error(ctl, "unknown op");
     int efd = eventfd(0, EFD_CLOEXEC);
     send_msg(ctl, "{\"op\":\"tap\",\"id\":3}", &efd, 1);
@@ -1162,7 +1192,10 @@ static void test_process(void **state)
     expect_error(ctl, "not a configured port");
     send_msg(ctl, "{\"op\":\"port\",\"id\":3,\"side\":0,\"capacity\":262144}", five, 5);
     expect_error(ctl, "is an uplink");
+    send_msg(ctl, "{\"op\":\"port\",\"id\":0,\"side\":0,\"capacity\":262144,\"x\":1}", five, 5);
+    expect_error(ctl, "x: unknown key");
     close(efd);
+    assert_int_equal(count_fds_of(pid), fds_before);
 
     /* Real ports: a -> b within high; c (low) -> a allowed for UDP 5001
      * only; a spoofed frame counted. */
@@ -1270,6 +1303,150 @@ static void test_process(void **state)
     cw_port_detach(&pc);
 }
 
+/* ---- the TAP uplink, in a private network namespace ---- */
+
+/* Runs in a forked child inside its own network namespace; returns 0 or the
+ * number of the step that failed (no cmocka in the child). */
+static int tap_child(void)
+{
+    if (unshare(CLONE_NEWNET) < 0)
+        return 100; /* no namespaces here: the parent skips */
+    int tap = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (tap < 0)
+        return 101;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, IFNAMSIZ, "cwt0");
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    if (ioctl(tap, TUNSETIFF, &ifr) < 0)
+        return 102;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        return 3;
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0 || ioctl(s, SIOCGIFINDEX, &ifr) < 0)
+        return 4;
+    int ifindex = ifr.ifr_ifindex;
+    close(s);
+    /* What the kernel receives on cwt0 (= what the switch writes to the
+     * TAP) and what it sends out of it (= what the switch reads). */
+    int pk = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+                             .sll_ifindex = ifindex};
+    if (pk < 0 || bind(pk, (struct sockaddr *)&ll, sizeof(ll)) < 0)
+        return 5;
+
+    int sv[2];
+    if (cw_ctl_socketpair(sv) < 0)
+        return 6;
+    pid_t pid = fork();
+    if (pid < 0)
+        return 7;
+    if (pid == 0) {
+        close(sv[0]);
+        close(tap);
+        close(pk);
+        struct cw_switch_opts o = {.name = "sw0", .control_fd = sv[1]};
+        _exit(cw_switch_main(&o));
+    }
+    close(sv[1]);
+    int ctl = sv[0];
+    send_msg(ctl, "{\"op\":\"config\",\"name\":\"sw0\",\"domains\":[\"low\"],\"ports\":["
+                  "{\"id\":0,\"name\":\"v/nic0\",\"kind\":\"nic\",\"mac\":\"52:54:00:00:00:03\","
+                  "\"domain\":\"low\",\"ipv4\":[\"10.1.0.3/24\"],\"ipv6\":[]},"
+                  "{\"id\":1,\"name\":\"uplink/cwt0\",\"kind\":\"uplink\",\"domain\":\"low\","
+                  "\"ipv4\":[],\"ipv6\":[]}],\"rules\":[]}", NULL, 0);
+    json_t *m = recv_json(ctl, 5000, NULL, NULL);
+    int rc = 0;
+    if (!m || strcmp(json_string_value(json_object_get(m, "event")) ?: "", "ready"))
+        rc = 8;
+    json_decref(m);
+    send_msg(ctl, "{\"op\":\"tap\",\"id\":1}", &tap, 1);
+    close(tap);
+    static struct cw_port pv;
+    give_port(ctl, 0, &pv);
+
+    static const uint8_t V[6] = {0x52, 0x54, 0, 0, 0, 3}, X[6] = {0x02, 0, 0, 0, 0, 0xaa};
+    static uint8_t rx[CW_NET_META_LEN + CW_NET_MAX_FRAME];
+    /* NIC -> TAP: a broadcast from the VM appears on cwt0. */
+    struct fspec f = sw_udp4(V, BCAST, IP4(10, 1, 0, 3), IP4(10, 1, 0, 255), 4242, 4343);
+    for (int tries = 0; rc == 0 && tries < 3; tries++) {
+        port_send(&pv, &f);
+        bool seen = false;
+        struct pollfd p = {.fd = pk, .events = POLLIN};
+        while (!seen && poll(&p, 1, 1000) == 1) {
+            ssize_t n = recv(pk, rx, sizeof(rx), 0);
+            /* Ethernet + IPv4 + UDP ports 4242 > 4343 */
+            seen = n >= 42 && !memcmp(rx + 6, V, 6) && rx[34] == 0x10 && rx[35] == 0x92 &&
+                   rx[36] == 0x10 && rx[37] == 0xf7;
+        }
+        if (seen)
+            break;
+        if (tries == 2)
+            rc = 9;
+    }
+    /* TAP -> NIC: a frame the host sends out of cwt0 reaches the VM's port,
+     * with a virtio header in front. */
+    if (rc == 0) {
+        struct fspec h = sw_udp4(X, V, IP4(10, 1, 0, 1), IP4(10, 1, 0, 3), 5555, 6666);
+        uint32_t len = sw_build(buf, sizeof(buf), &h);
+        if (sendto(pk, buf + CW_NET_META_LEN, len - CW_NET_META_LEN, 0, (struct sockaddr *)&ll,
+                   sizeof(ll)) != (ssize_t)(len - CW_NET_META_LEN))
+            rc = 10;
+        bool seen = false;
+        for (int i = 0; rc == 0 && i < 20 && !seen; i++) {
+            uint32_t n = port_recv(&pv, rx, 500);
+            seen = n >= 12 + 42 && !memcmp(rx + 12 + 6, X, 6) && rx[12 + 36] == 0x1a &&
+                   rx[12 + 37] == 0x0a; /* dport 6666 */
+        }
+        if (rc == 0 && !seen)
+            rc = 11;
+    }
+    /* The switch counted both directions on the uplink. */
+    if (rc == 0) {
+        send_msg(ctl, "{\"op\":\"stats\"}", NULL, 0);
+        json_t *st = NULL;
+        for (int i = 0; i < 20; i++) {
+            st = recv_json(ctl, 3000, NULL, NULL);
+            if (!st || !strcmp(cw_ctl_op(st), "stats"))
+                break;
+            json_decref(st);
+            st = NULL;
+        }
+        json_t *up = st ? json_array_get(json_object_get(st, "ports"), 1) : NULL;
+        if (!up || json_integer_value(json_object_get(up, "rx_frames")) < 1 ||
+            json_integer_value(json_object_get(up, "tx_frames")) < 1 ||
+            !json_is_true(json_object_get(up, "up")))
+            rc = 12;
+        json_decref(st);
+    }
+    close(ctl);
+    int status;
+    waitpid(pid, &status, 0);
+    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+        rc = 13;
+    cw_port_detach(&pv);
+    close(pk);
+    return rc;
+}
+
+static void test_tap_uplink(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(tap_child());
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) >= 100) {
+        print_message("no network namespace or TAP here (step %d): skipped\n", WEXITSTATUS(status));
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1288,6 +1465,7 @@ int main(void)
         cmocka_unit_test(test_no_room_and_counters),
         cmocka_unit_test(test_drop_log_rate_limit),
         cmocka_unit_test(test_process),
+        cmocka_unit_test(test_tap_uplink),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
