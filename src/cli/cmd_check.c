@@ -33,7 +33,7 @@ int cw_cmd_check(int argc, char **argv)
         fputs("causeway: out of memory\n", stderr);
         return 2;
     }
-    char err[512];
+    char err[1024];
     if (cw_system_load(argv[1], sys, err, sizeof(err))) {
         fprintf(stderr, "%s\n", err);
         free(sys);

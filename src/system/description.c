@@ -376,6 +376,19 @@ static int parse_nic(struct loader *L, struct cw_jv nv, struct cw_sys_nic *nic)
     return 0;
 }
 
+/* Where a NIC's a-th address of one family stands in the text. */
+static const struct cw_jnode *addr_node(const struct loader *L, struct cw_jv nv, const char *key,
+                                        unsigned a)
+{
+    const struct cw_jnode *m = cw_jnode_member(L->c.doc, nv.n, key, strlen(key));
+    if (!m)
+        return nv.n;
+    if (m->kind != CW_JARRAY)
+        return m;
+    const struct cw_jnode *e = cw_jnode_child(L->c.doc, m, a);
+    return e ? e : m;
+}
+
 /* Two NICs on one switch cannot claim the same address: anti-spoofing
  * would let either send as the other. */
 static int check_unique_addrs(struct loader *L, struct cw_jv nv, unsigned vm, unsigned k)
@@ -394,7 +407,7 @@ static int check_unique_addrs(struct loader *L, struct cw_jv nv, unsigned vm, un
                     if (nic->ipv4[a].addr == o->ipv4[b].addr) {
                         cw_ip4_prefix_format(&nic->ipv4[a], text, sizeof(text));
                         *strchr(text, '/') = '\0';
-                        return cw_jfail(&L->c, nv.n, false,
+                        return cw_jfail(&L->c, addr_node(L, nv, "ipv4", a), false,
                                         "IPv4 address %s is also on %s's NIC %u (switch %s)", text,
                                         sys->vms[ov].name, ok, nic->switch_name);
                     }
@@ -403,7 +416,7 @@ static int check_unique_addrs(struct loader *L, struct cw_jv nv, unsigned vm, un
                     if (!memcmp(nic->ipv6[a].addr, o->ipv6[b].addr, 16)) {
                         cw_ip6_prefix_format(&nic->ipv6[a], text, sizeof(text));
                         *strchr(text, '/') = '\0';
-                        return cw_jfail(&L->c, nv.n, false,
+                        return cw_jfail(&L->c, addr_node(L, nv, "ipv6", a), false,
                                         "IPv6 address %s is also on %s's NIC %u (switch %s)", text,
                                         sys->vms[ov].name, ok, nic->switch_name);
                     }

@@ -1,5 +1,6 @@
 #include "json_locate.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +64,8 @@ static int peek(const struct scan *sc)
 static int new_node(struct scan *sc, enum cw_jkind kind, int parent, size_t *out)
 {
     struct cw_jdoc *d = sc->doc;
+    if (d->n_nodes >= INT_MAX) /* parent indexes are ints */
+        return fail(sc, here(sc), "too many values");
     if (d->n_nodes == d->cap_nodes) {
         size_t cap = d->cap_nodes ? d->cap_nodes * 2 : 64;
         if (cap > SIZE_MAX / sizeof(*d->nodes))
@@ -434,8 +437,13 @@ static int find_duplicates(struct scan *sc)
     for (char *p = shown; *p; p++)
         if ((unsigned char)*p < 0x20)
             *p = '?';
-    return fail(sc, dup->key_pos, "duplicate key \"%s\" (first at %u:%u)", shown,
-                first->key_pos.line, first->key_pos.col);
+    /* Name the object like every other message does ("vms[0]: ..."). */
+    char path[96];
+    size_t need = cw_jnode_path(d, &d->nodes[dup->parent], path, sizeof(path));
+    if (need >= sizeof(path))
+        strcpy(path + sizeof(path) - 4, "...");
+    return fail(sc, dup->key_pos, "%s%sduplicate key \"%s\" (first at %u:%u)", path,
+                path[0] ? ": " : "", shown, first->key_pos.line, first->key_pos.col);
 }
 
 int cw_json_locate(const char *text, size_t len, struct cw_jdoc *doc, struct cw_jpos *at,

@@ -24,7 +24,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CW_JSON_MAX_DEPTH 4096 /* above jansson's own limit (2048) */
+/* A description is a few levels deep; anything deeper is an error anyway.
+ * The cap keeps the recursive scan's stack use small (jansson, which runs
+ * first, stops at 2048 levels). */
+#define CW_JSON_MAX_DEPTH 512
 
 enum cw_jkind {
     CW_JOBJECT,

@@ -148,7 +148,8 @@ static const struct bad bad_cases[] = {
     { "syntax: trailing comma", "{\"vms\": [],\n}", 2, 1, "string or '}' expected" },
     { "syntax: empty file", "", 1, 1, "expected near end of file" },
     /* duplicate keys, also spelt with an escape */
-    { "duplicate key", VM1 "  \"name\": \"b\"}]}", 2, 3, "duplicate key \"name\" (first at 1:11)" },
+    { "duplicate key", VM1 "  \"name\": \"b\"}]}", 2, 3,
+      "vms[0]: duplicate key \"name\" (first at 1:11)" },
     { "duplicate key via \\u escape", VM1 "  \"n\\u0061me\": \"b\"}]}", 2, 3,
       "duplicate key \"name\" (first at 1:11)" },
     /* top level */
@@ -281,7 +282,12 @@ static const struct bad bad_cases[] = {
       NIC_HEAD NIC3 "   \"ipv4\": \"10.99.0.1/24\"},\n"
                     "  {\"switch\": \"s\", \"mac\": \"52:54:00:00:00:02\", \"domain\": \"d\", "
                     "\"ipv4\": \"10.99.0.1/16\"}]}]}",
-      5, 3, "IPv4 address 10.99.0.1 is also on a's NIC 0 (switch s)" },
+      5, 70, "vms[0].nics[1].ipv4: IPv4 address 10.99.0.1 is also on a's NIC 0 (switch s)" },
+    { "duplicate IPv6 on one switch (array, other spelling)",
+      NIC_HEAD NIC3 "   \"ipv6\": \"fd00::1/64\"},\n"
+                    "  {\"switch\": \"s\", \"mac\": \"52:54:00:00:00:02\", \"domain\": \"d\",\n"
+                    "   \"ipv6\": [\"fd00::2/64\", \"fd00:0::0:1/64\"]}]}]}",
+      6, 27, "vms[0].nics[1].ipv6[1]: IPv6 address fd00::1 is also on a's NIC 0 (switch s)" },
     { "more than 4 NICs",
       NIC_HEAD "  {\"switch\": \"s\", \"mac\": \"52:54:00:00:00:01\", \"domain\": \"d\"},\n"
                "  {\"switch\": \"s\", \"mac\": \"52:54:00:00:00:02\", \"domain\": \"d\"},\n"
@@ -627,6 +633,22 @@ static void test_defaults_and_every_field(void **state)
     cw_system_free(sys);
 }
 
+/* Addresses need only be unique per switch: separate networks may reuse
+ * them. */
+static void test_same_address_two_switches(void **state)
+{
+    (void)state;
+    load_ok("{\"switches\": [{\"name\": \"s\"}, {\"name\": \"t\"}],\n"
+            " \"vms\": [{\"name\": \"a\", \"kernel\": \"k\", \"initrd\": \"i\", \"nics\": [\n"
+            "  {\"switch\": \"s\", \"mac\": \"52:54:00:00:00:01\", \"domain\": \"d\", \"ipv4\": "
+            "\"10.0.0.1/8\"},\n"
+            "  {\"switch\": \"t\", \"mac\": \"52:54:00:00:00:02\", \"domain\": \"d\", \"ipv4\": "
+            "\"10.0.0.1/8\"}]}]}");
+    assert_int_equal(sys->vms[0].n_nics, 2);
+    assert_int_equal(sys->vms[0].nics[1].switch_index, 1);
+    cw_system_free(sys);
+}
+
 /* ---- the examples -------------------------------------------------------- */
 
 /* The source tree: the build dir lives inside it, so walk up from the test
@@ -849,7 +871,7 @@ static void test_locate_duplicates(void **state)
     assert_int_equal(cw_json_locate(t, strlen(t), &doc, &at, msg, sizeof(msg)), -1);
     assert_int_equal(at.line, 1);
     assert_int_equal(at.col, 16);
-    assert_string_equal(msg, "duplicate key \"k\" (first at 1:8)");
+    assert_string_equal(msg, "x: duplicate key \"k\" (first at 1:8)");
     assert_null(doc.nodes);
 
     /* thousands of keys: sorted, not compared pairwise */
@@ -989,6 +1011,7 @@ int main(void)
         cmocka_unit_test(test_too_many_rules),
         cmocka_unit_test(test_not_a_file),
         cmocka_unit_test(test_defaults_and_every_field),
+        cmocka_unit_test(test_same_address_two_switches),
         cmocka_unit_test(test_example_two_vms),
         cmocka_unit_test(test_example_cross_domain),
         cmocka_unit_test(test_example_tap_uplink),
