@@ -153,6 +153,16 @@ int cw_device_ctl_link(int fd, bool up, const char *reason)
     return rc;
 }
 
+int cw_device_ctl_frontend(int fd, bool connected)
+{
+    json_t *more = json_pack("{s:b}", "connected", connected);
+    if (!more)
+        return -1;
+    int rc = cw_ctl_send_event(fd, "frontend", more);
+    json_decref(more);
+    return rc;
+}
+
 static json_t *u64(uint64_t v)
 {
     /* JSON integers here are signed 64-bit; counters never get near 2^63. */

@@ -31,10 +31,13 @@ struct cw_device_ctl_ops {
  * then stops, since nobody could give it a port any more. */
 bool cw_device_ctl_on_readable(int fd, const struct cw_device_ctl_ops *ops, void *ctx);
 
-/* Events to the launcher: {"op":"event","event":"ready"} and
+/* Events to the launcher: {"op":"event","event":"ready"},
  * {"op":"event","event":"link","up":B[,"reason":"..."]}. */
 int cw_device_ctl_ready(int fd);
 int cw_device_ctl_link(int fd, bool up, const char *reason);
+/* {"op":"event","event":"frontend","connected":B}: QEMU (re)connected to the
+ * vhost-user socket, or went away. */
+int cw_device_ctl_frontend(int fd, bool connected);
 
 /* The device's counters as the `stats` reply lists them (docs/CONTROL.md). */
 void cw_device_stats_fill(json_t *o, const struct cw_net *net, const struct cw_vhost *vhost,

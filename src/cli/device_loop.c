@@ -166,6 +166,11 @@ static void on_conn_changed(void *ctx, int old_fd, int new_fd)
     watch(d, new_fd, T_VHOST_CONN);
     if (new_fd >= 0)
         cw_log("frontend connected");
+    /* The launcher tells QEMU the carrier only while QEMU is connected:
+     * QEMU sets it itself when it (re)connects. */
+    if (d->cfg->control_fd >= 0 && (old_fd >= 0) != (new_fd >= 0) &&
+        cw_device_ctl_frontend(d->cfg->control_fd, new_fd >= 0) < 0)
+        cw_log_limited(&d->rl, "control: cannot report the frontend: %s", strerror(errno));
 }
 
 static void on_queues_changed(void *ctx)

@@ -10,6 +10,8 @@ static void usage(FILE *f)
           "commands:\n"
           "  device   serve one virtio-net device over vhost-user (one per VM NIC)\n"
           "  vm       start a VM (QEMU) wired to its Causeway device process(es)\n"
+          "  run      start a system of VMs, switches and uplinks from a JSON file\n"
+          "  stats    counters of a running system (per VM NIC and switch port)\n"
           "  switch   the isolating switch of a system (started by the launcher)\n"
           "  check    validate a system description (JSON) and start nothing\n"
           "  version  print the version\n"
@@ -28,6 +30,10 @@ int main(int argc, char **argv)
         return cw_cmd_device(argc - 1, argv + 1);
     if (!strcmp(cmd, "vm"))
         return cw_cmd_vm(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run"))
+        return cw_cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stats"))
+        return cw_cmd_stats(argc - 1, argv + 1);
     if (!strcmp(cmd, "switch"))
         return cw_cmd_switch(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
