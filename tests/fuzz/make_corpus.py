@@ -652,6 +652,103 @@ add("vhost", "truncated_mid_message", u8(0) + b"".join(start[:6]) + msg("SET_VRI
 add("vhost", "truncated_header", u8(1) + msg("SET_FEATURES", u64(NETF), cut=1) + msg("GET_FEATURES"))
 
 
+# ---------------------------------------------------------------- fuzz_description
+# JSON text, loaded as <tmp>/cfg/system.json; ../build/guest/{bzImage,initramfs.cpio.gz} exist.
+
+import json
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+for fn in sorted(os.listdir(EXAMPLES)) if os.path.isdir(EXAMPLES) else []:
+    if fn.endswith(".json"):
+        with open(os.path.join(EXAMPLES, fn), "rb") as fh:
+            add("description", "example_" + fn[:-5], fh.read())
+
+K, I = "../build/guest/bzImage", "../build/guest/initramfs.cpio.gz"
+
+
+def vm(name, nics, **kw):
+    d = {"name": name, "kernel": K, "initrd": I, "nics": nics}
+    d.update(kw)
+    return d
+
+
+def nic(sw, mac, dom, **kw):
+    d = {"switch": sw, "mac": mac, "domain": dom}
+    d.update(kw)
+    return d
+
+
+full = {
+    "vms": [
+        vm("high1", [nic("sw0", "52:54:00:00:00:01", "high", ipv4=["10.0.0.1/24", "10.1.0.1/16"],
+                         ipv6="fd00::1/64", mtu=9000, offloads=False, queue_size=256),
+                     nic("sw1", "52:54:00:00:01:01", "mgmt", ipv6=["fd01::1/64", "fe80::1/64"])],
+           memory="512M", vcpus=2, gmem="map-per-access", accel="tcg", cmdline="console=ttyS0"),
+        vm("low_1", [nic("sw0", "52:54:00:00:00:02", "low", ipv4="10.0.0.2/24", queue_size=1024)],
+           memory="128M", gmem="persistent", accel="auto"),
+    ],
+    "switches": [{"name": "sw0"}, {"name": "sw1"}],
+    "uplinks": [{"switch": "sw0", "tap": "cwtap0", "domain": "ext", "mac": "52:54:00:00:00:fe"}],
+    "policy": {"rules": [
+        {"from": "low", "to": "high", "proto": "udp", "dst_port": "5000-5010", "action": "allow"},
+        {"from": "high", "to": "low", "proto": "tcp", "src_port": 22, "both": True, "action": "deny",
+         "src": "10.0.0.0/24", "dst": "10.0.0.2/32"},
+        {"from": "ext", "to": "mgmt", "proto": "icmpv6", "icmp_type": 128, "action": "allow",
+         "dst": "fd01::/64"},
+        {"from": "low", "to": "ext", "ethertype": "arp", "action": "allow"},
+        {"from": "mgmt", "to": "ext", "ethertype": "ipv4", "proto": "icmp", "icmp_type": 8, "action": "allow"},
+    ]},
+    "on_failure": "stop",
+}
+add("description", "full", json.dumps(full, indent=1).encode())
+
+
+def variant(name, mutate):
+    d = json.loads(json.dumps(full))
+    mutate(d)
+    add("description", name, json.dumps(d, indent=1).encode())
+
+
+variant("dup_mac", lambda d: d["vms"][1]["nics"][0].update(mac="52:54:00:00:00:01"))
+variant("multicast_mac", lambda d: d["vms"][1]["nics"][0].update(mac="53:54:00:00:00:02"))
+variant("unknown_key", lambda d: d["vms"][0].update(colour="blue"))
+variant("unknown_switch", lambda d: d["vms"][0]["nics"][0].update(switch="nope"))
+variant("dup_vm_name", lambda d: d["vms"][1].update(name="high1"))
+variant("bad_name", lambda d: d["vms"][1].update(name="with space"))
+variant("long_name", lambda d: d["vms"][1].update(name="x" * 33))
+variant("prefix_host_bits", lambda d: d["policy"]["rules"][1].update(src="10.0.0.1/24"))
+variant("bad_prefix_len", lambda d: d["vms"][0]["nics"][0].update(ipv4="10.0.0.1/33"))
+variant("port_without_proto", lambda d: d["policy"]["rules"][0].pop("proto"))
+variant("port_range_empty", lambda d: d["policy"]["rules"][0].update(dst_port="10-5"))
+variant("icmp_type_with_tcp", lambda d: d["policy"]["rules"][4].update(proto="tcp"))
+variant("rule_same_domain", lambda d: d["policy"]["rules"][0].update(to="low"))
+variant("rule_unknown_domain", lambda d: d["policy"]["rules"][0].update(to="nowhere"))
+variant("v4_addr_v6_rule", lambda d: d["policy"]["rules"][2].update(src="10.0.0.0/8"))
+variant("memory_tiny", lambda d: d["vms"][0].update(memory="1M"))
+variant("memory_huge", lambda d: d["vms"][0].update(memory="99999999T"))
+variant("memory_garbage", lambda d: d["vms"][0].update(memory="12Q"))
+variant("vcpus_zero", lambda d: d["vms"][0].update(vcpus=0))
+variant("queue_size_bad", lambda d: d["vms"][0]["nics"][0].update(queue_size=300))
+variant("mtu_small", lambda d: d["vms"][0]["nics"][0].update(mtu=10))
+variant("kernel_missing", lambda d: d["vms"][0].update(kernel="../nope/bzImage"))
+variant("tap_name_long", lambda d: d["uplinks"][0].update(tap="x" * 20))
+variant("gmem_bad", lambda d: d["vms"][0].update(gmem="sometimes"))
+variant("too_many_nics", lambda d: d["vms"][0].update(nics=[nic("sw0", "52:54:00:00:02:%02x" % i, "high") for i in range(5)]))
+variant("wrong_types", lambda d: d.update(vms={"name": 1}))
+add("description", "many_vms", json.dumps({
+    "vms": [vm("vm%d" % i, [nic("sw0", "52:54:00:00:03:%02x" % i, "d%d" % (i % 3))], memory="64M")
+            for i in range(40)],
+    "switches": [{"name": "sw0"}]}).encode())
+add("description", "syntax_error", b'{"vms": [ {"name": "a",, } ]')
+add("description", "unterminated_string", b'{"vms": "abc')
+add("description", "deep_nesting", b"[" * 3000 + b"]" * 3000)
+add("description", "nul_byte", b'{"vms": [], "switches": [{"name": "s\\u0000w"}]}')
+add("description", "empty", b"")
+add("description", "not_object", b"[1, 2, 3]")
+add("description", "utf8_bad", b'{"vms": [{"name": "\xff\xfe"}]}')
+add("description", "dup_keys", b'{"vms": [], "vms": [], "switches": []}')
+
+
 # ---------------------------------------------------------------- write
 
 def main():

@@ -90,15 +90,11 @@ build() {
 }
 
 description_sources() {
-  # Every host source except the ones with a main or process-level side
-  # effects; the static-library semantics of a plain link are emulated by
-  # listing only what the loader needs.
-  local s
-  for s in src/system/description.c src/system/json_fields.c src/system/json_locate.c \
-           src/system/ip_prefix.c src/system/policy_parse.c src/system/lines.c \
-           src/gmem/guest_memory.c src/gmem/fault_guard.c src/cli/options.c src/util/log.c; do
-    [[ -f $s ]] && printf '%s ' "$s"
-  done
+  # Exactly what the loader needs (a plain link has no static-library
+  # pruning, so nothing with a main or unrelated dependencies).
+  echo src/system/description.c src/system/json_fields.c src/system/json_locate.c \
+       src/system/ip_prefix.c src/system/policy_parse.c src/cli/options.c \
+       src/gmem/guest_memory.c src/gmem/fault_guard.c src/util/log.c
 }
 
 mkdir -p "$OUT" "$CRASHES"
