@@ -196,8 +196,12 @@ static void restart_due(struct launcher *L, uint64_t now)
             continue;
         launcher_say("switch %s: restarting", c->name);
         if (spawn_switch(L, s) < 0) {
-            child_reap(c);
-            schedule_restart(L, c, now);
+            /* Started but not configured: it must not forward. Its death
+             * comes back here as a crash. */
+            if (c->pid > 0)
+                kill(c->pid, SIGKILL);
+            else
+                schedule_restart(L, c, now);
             continue;
         }
         /* Fresh ports for every device on it that is up (each was told to
@@ -211,13 +215,8 @@ static void restart_due(struct launcher *L, uint64_t now)
         if (c->state != C_IDLE || !c->restarts || now < c->restart_at_ms)
             continue;
         launcher_say("%s: restarting its device process", c->name);
-        if (spawn_device(L, n) < 0) {
-            child_reap(c);
-            if (c->pid > 0)
-                kill(c->pid, SIGKILL); /* reaped as a crash, which reschedules */
-            else
-                schedule_restart(L, c, now);
-        }
+        if (spawn_device(L, n) < 0)
+            schedule_restart(L, c, now); /* no process: try again later */
     }
 }
 
@@ -236,8 +235,6 @@ static void vm_exited(struct launcher *L, struct vm_rt *vr, int status)
     /* A guest whose script failed failed, even if it powered off cleanly. A
      * guest that prints no status (not our image) is judged by QEMU alone. */
     vr->failed = !clean || guest > 0;
-    if (L->stopping && !clean && !L->stop_signal)
-        vr->failed = true;
     launcher_say("vm %s: %s%s", vr->qemu.name, vr->result,
                  L->stopping ? " (stopping)" : vr->failed ? "" : " (powered off)");
     /* Its devices serve nobody now: off the switch, then gone. */
@@ -383,15 +380,17 @@ static void on_event(struct launcher *L, struct child *c, json_t *m)
         if (!json_is_boolean(v))
             return;
         struct nic_rt *n = &L->nic[c->index];
-        bool before = n->link_up && n->frontend;
+        bool was = n->link_up;
         if (link)
             n->link_up = json_is_true(v);
         else
             n->frontend = json_is_true(v);
-        /* A frontend (re)connecting gets the carrier re-asserted: QEMU raises
-         * it on connect, whatever the port's state. */
-        if (before != (n->link_up && n->frontend) || (!link && n->frontend))
-            set_carrier(L, (unsigned)c->index, n->link_up && n->frontend);
+        /* QEMU's carrier follows the port while QEMU is connected. When it
+         * (re)connects it raises the carrier itself, whatever the port's
+         * state: re-assert ours. When it goes away it knows (and may be
+         * exiting): nothing to tell. */
+        if (n->frontend && (!link || was != n->link_up))
+            set_carrier(L, (unsigned)c->index, n->link_up);
     } else if (!strcmp(ev, "log")) {
         const char *text = json_string_value(json_object_get(m, "text"));
         if (text && allow(&c->rl))

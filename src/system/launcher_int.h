@@ -64,9 +64,8 @@ struct nic_rt {
     int vm, nic, sw, port;   /* port: the id on its switch */
     char sock[CW_RUNDIR_PATH_MAX];
     struct child dev;
-    /* What the device last told: the guest's carrier is up only with both
-     * (QEMU raises it itself when it connects; we lower and raise it with
-     * the port). */
+    /* What the device last told: its port is attached, QEMU is connected
+     * to it. The guest's carrier follows link_up while frontend holds. */
     bool link_up, frontend;
 };
 

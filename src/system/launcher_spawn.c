@@ -178,10 +178,11 @@ int spawn_device(struct launcher *L, unsigned n)
         return -1;
     }
     /* The port can go at once: the device reads it after it listens. A
-     * switch that is not running (restarting) gets ports for every NIC
-     * when it is back. */
-    if (L->sw[nic->sw].ch.state == C_RUNNING && hand_port(L, n) < 0)
-        return -1;
+     * switch that is not running (restarting) hands ports to every device
+     * when it is back; one that cannot take it now is the switch's failure,
+     * not the device's (reported by hand_port). */
+    if (L->sw[nic->sw].ch.state == C_RUNNING)
+        hand_port(L, n);
     return 0;
 }
 

@@ -141,8 +141,10 @@ class System:
         with self.cond:
             return "\n".join(t for _, t in self.lines if t.startswith("causeway: "))
 
-    def wait_for(self, pattern, vm=None, timeout=120):
-        """Wait for a line (of one VM's prefix, if given) matching pattern."""
+    def wait_for(self, pattern, vm=None, timeout=120, after=None):
+        """Wait for a line (of one VM's prefix, if given) matching pattern;
+        with `after` (a time wait_for returned), only a line printed later.
+        Returns the match and the line's time."""
         rx = re.compile(pattern)
         prefix = vm + "| " if vm else ""
         deadline = time.monotonic() + timeout
@@ -152,7 +154,7 @@ class System:
                 while seen < len(self.lines):
                     t, text = self.lines[seen]
                     seen += 1
-                    if text.startswith(prefix):
+                    if text.startswith(prefix) and (after is None or t > after):
                         m = rx.search(text[len(prefix):])
                         if m:
                             return m, t

@@ -1,6 +1,6 @@
 """`causeway run` under failures: a device process killed is restarted and its
-guest recovers (carrier down, then up, then traffic); a QEMU killed leaves
-the other VMs serving; SIGTERM stops everything cleanly; with
+guest recovers (carrier down, then up, then traffic); so does a switch; a
+QEMU killed leaves the other VMs serving; SIGTERM stops everything cleanly; with
 "on_failure": "stop" a failed guest stops the whole system."""
 import os
 import signal
@@ -29,12 +29,15 @@ echo RECOVERED
 sleep 600
 """.format(c=IPS["c"]))
 
+# c: pings b for ever, so traffic shows when the switch is back.
+C_SCRIPT = REACH.format(p=IPS["b"], code=10) + "ping -i 0.3 -W 1 %s\n" % IPS["b"]
+
 
 def test_device_and_qemu_killed(env):
     s = System(env, "failures", [
         guest("a", "sleep 600\n", ip=IPS["a"] + "/24"),
         guest("b", B_SCRIPT, ip=IPS["b"] + "/24"),
-        guest("c", "sleep 600\n", ip=IPS["c"] + "/24"),
+        guest("c", C_SCRIPT, ip=IPS["c"] + "/24"),
     ])
     s.wait_for(r"^PEER-UP", vm="b", timeout=180)
 
@@ -60,6 +63,19 @@ def test_device_and_qemu_killed(env):
           "b's NIC after the restart: %r" % nb)
     check(nb["rx_frames"] > 0, "b's new device has carried nothing: %r" % nb)
     check(vms["c"]["state"] == "running", "c: %r" % vms["c"])
+
+    # The switch dies: restarted with its config, every device gets a fresh
+    # port (too fast for a guest to see its carrier drop), traffic resumes.
+    s.kill_child("switch", "sw0")
+    _, t = s.wait_for(r"^causeway: switch sw0: killed by SIGKILL", timeout=30)
+    s.wait_for(r"^causeway: switch sw0: restarting", timeout=30)
+    s.wait_for(r"^64 bytes from %s" % IPS["b"], vm="c", timeout=60, after=t)
+    st = s.stats()
+    check(st["switches"][0]["state"] == "running" and st["switches"][0]["restarts"] == 1,
+          "switch after its restart: %r" % st["switches"][0])
+    ports = {p["name"]: p for p in st["switches"][0].get("ports", [])}
+    check(ports.get("b/nic0", {}).get("rx_frames", 0) > 0,
+          "the new switch carried nothing from b: %r" % ports)
 
     # SIGTERM: everything stops, the exit status says so, nothing is left.
     sock = s.control_socket()
