@@ -182,9 +182,11 @@ static void drops(const json_t *o, char *buf, size_t len, long long *total)
 static void print_table(const json_t *m)
 {
     printf("system %s, up %.1f s\n\n", str(m, "system"), (double)num(m, "uptime_ms") / 1000.0);
-    printf("%-20s %-8s %-5s %10s %12s %10s %12s %9s %9s %9s %9s  %s\n", "VM/NIC", "state", "link",
-           "tx_frames", "tx_bytes", "rx_frames", "rx_bytes", "kicks_rx", "kicks_tx", "irqs_rx",
-           "irqs_tx", "drops");
+    /* kicks: the guest's doorbells; irqs: interrupts to the guest; port
+     * sig/wake: notifications to and from the switch. */
+    printf("%-20s %-8s %-5s %10s %12s %10s %12s %9s %9s %9s %9s %9s %9s  %s\n", "VM/NIC", "state",
+           "link", "tx_frames", "tx_bytes", "rx_frames", "rx_bytes", "kicks_rx", "kicks_tx",
+           "irqs_rx", "irqs_tx", "port_sig", "port_wake", "drops");
     size_t i, k;
     json_t *vm, *nic;
     json_array_foreach(json_object_get(m, "vms"), i, vm) {
@@ -197,11 +199,12 @@ static void print_table(const json_t *m)
                                                                      : str(nic, "device");
             if (json_object_get(nic, "error"))
                 snprintf(d, sizeof(d), "(%s)", str(nic, "error"));
-            printf("%-20s %-8s %-5s %10lld %12lld %10lld %12lld %9lld %9lld %9lld %9lld  %s\n",
+            printf("%-20s %-8s %-5s %10lld %12lld %10lld %12lld %9lld %9lld %9lld %9lld %9lld %9lld"
+                   "  %s\n",
                    name, state, str(nic, "link"), num(nic, "tx_frames"), num(nic, "tx_bytes"),
                    num(nic, "rx_frames"), num(nic, "rx_bytes"), pair(nic, "kicks", 0),
                    pair(nic, "kicks", 1), pair(nic, "interrupts", 0), pair(nic, "interrupts", 1),
-                   d);
+                   num(nic, "port_signals"), num(nic, "port_wakeups"), d);
         }
         if (json_object_get(vm, "exit"))
             printf("%-20s exited: %s\n", str(vm, "name"), str(vm, "exit"));

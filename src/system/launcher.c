@@ -137,17 +137,35 @@ static void stop_progress(struct launcher *L, uint64_t now)
     }
 }
 
-static void set_carrier(struct launcher *L, unsigned n, bool up)
+/* Tell QEMU the carrier now, or as soon as CARRIER_MIN_GAP_MS has passed
+ * since the last time: a device flapping its link (a compromised one can)
+ * costs at most one QMP exchange per gap, and the last state wins. */
+static void flush_carrier(struct launcher *L, unsigned n, uint64_t now)
 {
     struct nic_rt *nic = &L->nic[n];
     struct vm_rt *vr = &L->vm[nic->vm];
-    if (vr->state != VM_RUNNING || vr->qemu.pid <= 0 || L->stopping)
-        return; /* QEMU starts with carrier up; nothing to tell yet */
+    if (!nic->carrier_pending)
+        return;
+    if (vr->state != VM_RUNNING || vr->qemu.pid <= 0 || L->stopping) {
+        nic->carrier_pending = false; /* QEMU starts with carrier up; nothing to tell */
+        return;
+    }
+    if (nic->carrier_last_ms && now - nic->carrier_last_ms < CARRIER_MIN_GAP_MS)
+        return;
+    nic->carrier_pending = false;
+    nic->carrier_last_ms = now;
     char id[16];
     snprintf(id, sizeof(id), CW_QEMU_NIC_ID_FMT, (unsigned)nic->nic);
-    if (cw_qmp_set_link(vr->qmp, id, up) == -1)
+    if (cw_qmp_set_link(vr->qmp, id, nic->carrier_want) == -1)
         launcher_say("vm %s: could not set %s carrier %s through QMP", vr->qemu.name, id,
-                     up ? "up" : "down");
+                     nic->carrier_want ? "up" : "down");
+}
+
+static void set_carrier(struct launcher *L, unsigned n, bool up)
+{
+    L->nic[n].carrier_want = up;
+    L->nic[n].carrier_pending = true;
+    flush_carrier(L, n, cw_now_ms());
 }
 
 static void detach_from_switch(struct launcher *L, unsigned n)
@@ -409,7 +427,8 @@ static void on_ctl_message(struct launcher *L, struct child *c, json_t *m)
         const char *e = json_string_value(json_object_get(m, "error"));
         char text[300];
         snprintf(text, sizeof(text), "control error: %.250s", e ? e : "?");
-        print_child_text(c->lines.prefix, text);
+        if (allow(&c->rl))
+            print_child_text(c->lines.prefix, text);
         if (c->kind == K_SWITCH && !c->ready && !L->stopping) {
             /* A switch that refused its policy must not forward anything. */
             L->fatal = true;
@@ -429,7 +448,8 @@ static void on_ctl_readable(struct launcher *L, struct child *c)
         if (r == CW_CTL_AGAIN)
             return;
         if (r == CW_CTL_BAD) {
-            launcher_say("%s: bad control message: %s", c->name, err);
+            if (allow(&c->rl))
+                launcher_say("%s: bad control message: %s", c->name, err);
             continue;
         }
         if (r != CW_CTL_MSG) {
@@ -570,6 +590,8 @@ static void loop(struct launcher *L)
             check_ctl_lost(L, &L->sw[s].ch, now);
         for (unsigned n = 0; n < L->n_nics; n++)
             check_ctl_lost(L, &L->nic[n].dev, now);
+        for (unsigned n = 0; n < L->n_nics; n++)
+            flush_carrier(L, n, now);
         if (L->stopping)
             stop_progress(L, now);
         if (L->stopping && !any_live(L))
@@ -608,7 +630,8 @@ static void loop(struct launcher *L)
          * every 100 ms while any may be due, else every second. */
         int timeout = (L->stopping || !L->started || L->round_active) ? 100 : 1000;
         for (unsigned n = 0; n < L->n_nics; n++)
-            if (L->nic[n].dev.state == C_IDLE && L->nic[n].dev.restarts)
+            if ((L->nic[n].dev.state == C_IDLE && L->nic[n].dev.restarts) ||
+                L->nic[n].carrier_pending)
                 timeout = 50;
         for (unsigned s = 0; s < L->sys->n_switches; s++)
             if (L->sw[s].ch.state == C_IDLE && L->sw[s].ch.restarts)

@@ -23,6 +23,7 @@
 #define STOP_GRACE_MS 5000
 #define STOP_QEMU_FIRST_MS 3000 /* devices and switches outlive QEMU this long at most */
 #define CTL_LOST_GRACE_MS 1000  /* a child alive this long without its control socket is killed */
+#define CARRIER_MIN_GAP_MS 100  /* between two QMP set_link for one NIC */
 #define STATS_TIMEOUT_MS 1000
 
 enum child_kind { K_SWITCH, K_DEVICE, K_QEMU };
@@ -67,6 +68,8 @@ struct nic_rt {
     /* What the device last told: its port is attached, QEMU is connected
      * to it. The guest's carrier follows link_up while frontend holds. */
     bool link_up, frontend;
+    bool carrier_want, carrier_pending; /* QMP set_link still to send */
+    uint64_t carrier_last_ms;
 };
 
 enum vm_state { VM_WAITING, VM_RUNNING, VM_EXITED };
