@@ -1,4 +1,5 @@
 /* causeway device: parse options, then hand over to the device loop. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "device_loop.h"
 #include "options.h"
 #include "../port/port.h"
+#include "../util/fds.h"
 
 static void device_usage(FILE *f)
 {
@@ -25,7 +27,9 @@ static void device_usage(FILE *f)
           "  --name NAME            name used in log lines\n"
           "  --event-fd N           write link/readiness events to fd N\n"
           "  --control-fd N         launcher mode: take ports from the launcher's control\n"
-          "                         socket N (docs/CONTROL.md) instead of --link\n",
+          "                         socket N (docs/CONTROL.md) instead of --link\n"
+          "  --no-sandbox           debugging only: run without the sandbox (seccomp\n"
+          "                         allowlist, no capabilities; docs/ARCHITECTURE.md)\n",
           f);
 }
 
@@ -38,6 +42,7 @@ int cw_cmd_device(int argc, char **argv)
         {"mrg-rxbuf", required_argument, NULL, 'r'}, {"ring-size", required_argument, NULL, 'R'},
         {"name", required_argument, NULL, 'n'},     {"event-fd", required_argument, NULL, 'e'},
         {"control-fd", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+        {"no-sandbox", no_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     struct cw_device_config cfg = {
@@ -100,6 +105,7 @@ int cw_cmd_device(int argc, char **argv)
             fcntl(cfg.control_fd, F_SETFD, FD_CLOEXEC);
             break;
         }
+        case 'S': cfg.no_sandbox = true; break;
         case 'h': device_usage(stdout); return 0;
         default:
             cw_usage_error("device: unknown or incomplete option '%s' (see causeway device --help)",
@@ -113,5 +119,13 @@ int cw_cmd_device(int argc, char **argv)
     if (cfg.link_path && cfg.control_fd >= 0)
         cw_usage_error("device: --link and --control-fd exclude each other "
                        "(with --control-fd the launcher gives the port)");
+    /* Keep only stdio and the fds we were given: anything else inherited
+     * (another VM's memory or sockets, leaked by whoever started us) must
+     * not become a capability of this device. */
+    int keep[] = {0, 1, 2, cfg.event_fd, cfg.control_fd};
+    if (cw_fds_close_except(keep, sizeof(keep) / sizeof(keep[0])) < 0) {
+        fprintf(stderr, "causeway device: cannot close inherited fds: %s\n", strerror(errno));
+        return 1;
+    }
     return cw_device_run(&cfg);
 }

@@ -23,6 +23,7 @@
 #include "../gmem/fault_guard.h"
 #include "../port/link.h"
 #include "../util/log.h"
+#include "../util/sandbox.h"
 #include "../vhost/backend.h"
 
 enum tag {
@@ -498,6 +499,20 @@ int cw_device_run(const struct cw_device_config *cfg)
             cw_vhost_destroy(&d->vhost);
             goto out;
         }
+    }
+
+    /* Isolation (src/util/sandbox.h): from here on no capabilities, a
+     * seccomp allowlist and a confined file system. Everything the loop
+     * needs is set up above, and no guest has been served yet. Failing to
+     * enter is fatal (the reason is logged): never serve a guest unconfined.
+     * --no-sandbox is for debugging. */
+    if (!cfg->no_sandbox &&
+        cw_sandbox_enter_device(&(struct cw_sandbox_device){
+            .vhost_socket_path = cfg->socket_path, .link_path = cfg->link_path}) < 0) {
+        if (d->has_link)
+            cw_link_close(&d->link);
+        cw_vhost_destroy(&d->vhost);
+        goto out;
     }
 
     bool stop = false;

@@ -21,6 +21,7 @@ struct cw_device_config {
     int event_fd;               /* write-only pipe to the supervisor, or -1 */
     int control_fd;             /* launcher's control socket (docs/CONTROL.md), or -1;
                                  * excludes link_path: the port comes from the launcher */
+    bool no_sandbox;            /* debugging only: serve without src/util/sandbox.h */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */
