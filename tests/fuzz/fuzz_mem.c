@@ -26,6 +26,8 @@ static int f_valid(void *ctx, uint64_t gpa, size_t len)
 {
     struct fuzz_mem *m = ctx;
     m->accesses++;
+    if (fuzz_mem_failing(m))
+        return 0;
     return fuzz_mem_host(m, gpa, len) != NULL;
 }
 
@@ -33,7 +35,7 @@ static int f_read(void *ctx, uint64_t gpa, void *dst, size_t len)
 {
     struct fuzz_mem *m = ctx;
     m->accesses++;
-    uint8_t *p = fuzz_mem_host(m, gpa, len);
+    uint8_t *p = fuzz_mem_failing(m) ? NULL : fuzz_mem_host(m, gpa, len);
     if (!p)
         return -1;
     if (len)
@@ -45,7 +47,7 @@ static int f_write(void *ctx, uint64_t gpa, const void *src, size_t len)
 {
     struct fuzz_mem *m = ctx;
     m->accesses++;
-    uint8_t *p = fuzz_mem_host(m, gpa, len);
+    uint8_t *p = fuzz_mem_failing(m) ? NULL : fuzz_mem_host(m, gpa, len);
     if (!p)
         return -1;
     if (len)
@@ -57,7 +59,7 @@ static void *f_translate(void *ctx, uint64_t gpa, size_t len)
 {
     struct fuzz_mem *m = ctx;
     m->accesses++;
-    return fuzz_mem_host(m, gpa, len);
+    return fuzz_mem_failing(m) ? NULL : fuzz_mem_host(m, gpa, len);
 }
 
 static const struct cw_gmem_ops translating_ops = {

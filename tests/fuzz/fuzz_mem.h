@@ -21,7 +21,17 @@ struct fuzz_mem {
     uint8_t *host;
     bool translating;
     uint64_t accesses; /* every gmem call the core made */
+    /* Fault injection: once this many calls were made (0: never), every
+     * call fails, as when the memory table changes under the device or a
+     * map-per-access mmap fails after validation passed. */
+    uint64_t fail_after;
 };
+
+/* Has fault injection started failing calls? */
+static inline bool fuzz_mem_failing(const struct fuzz_mem *m)
+{
+    return m->fail_after != 0 && m->accesses > m->fail_after;
+}
 
 /* 0, or -1 if base + size passes 2^64 or size is 0 (or malloc fails). */
 int fuzz_mem_init(struct fuzz_mem *m, uint64_t base, uint64_t size, bool translating);

@@ -13,7 +13,8 @@
  *   u8  cfg     bit0 translating gmem, bit1 offer offloads, bit2 offer
  *               MRG_RXBUF, bit3 link up, bit4 TX chains as indirect tables,
  *               bit5 RX buffers as two-descriptor chains, bit6 features
- *               unmasked, bit7 allow hostile memory writes
+ *               unmasked, bit7 allow hostile memory writes and injected
+ *               gmem faults
  *   u64 features (negotiated: masked to the offer unless bit6)
  *   u8  budget, u8 rx ring size sel, u8 tx ring size sel
  *   u8  TX packets, each: u8 segments (1-4), u16 length each, then the
@@ -522,7 +523,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 7:
-            if (cfg & 0x80) {
+            if ((cfg & 0x80) && (op & 8)) {
+                /* The memory table changes under the device: every gmem
+                 * call fails from a few calls on. */
+                C.mem.fail_after = C.mem.accesses + 1 + fuzz_u8(&in);
+                C.trust = false;
+            } else if (cfg & 0x80) {
                 uint32_t off = fuzz_u32(&in) % (uint32_t)C.mem.size;
                 uint8_t n = fuzz_u8(&in) % 9;
                 if (n > C.mem.size - off)

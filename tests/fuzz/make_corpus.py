@@ -8,7 +8,8 @@ offset past the end, a message with an fd too many). libFuzzer starts from
 these instead of from nothing, and the replay tests run them on every build.
 
 Usage: tests/fuzz/make_corpus.py [OUT_DIR]   (default: tests/fuzz/corpus)
-Deterministic: the same files every run, named by content.
+Deterministic: the same files every run, named by content. Files named
+regress-* (inputs that once found a bug, added by hand) are left alone.
 """
 import hashlib
 import os
@@ -169,7 +170,8 @@ class Image:
 
 
 def virtq(name, cfg, num_log, ops, chains, base=0, avail_idx=None, last_avail=0, used_idx=0,
-          used_event=None, avail_flags=0, extra=None, raw_num=None, roff=None, image_size=None):
+          used_event=None, avail_flags=0, extra=None, raw_num=None, roff=None, image_size=None,
+          fail_after=None):
     """chains: list of descriptor lists for the queue table: [(slot, addr_off, len, flags, next)].
     Offsets are relative to the region base. heads: avail ring entries."""
     num = raw_num if raw_num is not None else 2 << num_log
@@ -203,12 +205,15 @@ def virtq(name, cfg, num_log, ops, chains, base=0, avail_idx=None, last_avail=0,
         out += u64(base)
     if cfg & 8:
         out += b"".join(u32(x) for x in roff)
+    if cfg & 0x40:
+        out += u16(fail_after - 1)
     return out + bytes(img.b)
 
 
 # ops: 0 pop, 1 drain, 2 push(u32), 3 flush, 4 need_irq, 5 notify(u8), 6 read_out(u16,u16),
 #      7 write_in(u16,u16,u8), 8 guest write(u32,u8 n,bytes), 9 unpop(u8), 10 unpush(u8),
-#      11 restart, 12 avail_count, 13 hostile push(u16,u32)
+#      11 restart, 12 avail_count, 13 hostile push(u16,u32), 14 out_ptr(u16,u16),
+#      15 in_ptr(u16,u16)
 def ops(*items):
     return b"".join(items)
 
@@ -222,8 +227,11 @@ gwrite = lambda off, data: u8(8) + u32(off) + u8(len(data)) + data
 unpop = lambda n: u8(9) + u8(n)
 unpush = lambda n: u8(10) + u8(n)
 hpush = lambda h, ln: u8(13) + u16(h) + u32(ln)
+out_ptr = lambda off, ln: u8(14) + u16(off) + u16(ln)
+in_ptr = lambda off, ln: u8(15) + u16(off) + u16(ln)
 
-STD_OPS = ops(COUNT, POP, read_out(0, 200), write_in(0, 300), push(300), FLUSH, IRQ, notify(1),
+STD_OPS = ops(COUNT, POP, out_ptr(0, 50), out_ptr(40, 100), in_ptr(10, 100), in_ptr(0, 2000),
+              read_out(0, 200), write_in(0, 300), push(300), FLUSH, IRQ, notify(1),
               POP, notify(0), DRAIN, push(1), push(2), FLUSH, IRQ, RESTART, POP, push(0), FLUSH)
 
 for cfg, tag in ((0x01, "translating"), (0x00, "copying"), (0x13, "translating_evidx_1m"),
@@ -297,6 +305,12 @@ race = ops(POP, gwrite(A8 + 2, u16(5)), POP, gwrite(16 * 1, desc(0xFFFFFFFF00000
            DRAIN, push(0), unpop(1), unpush(1), hpush(7, 1), FLUSH, POP)
 add("virtq", "guest_races", virtq("r", 0x01, 2, race, [two, three]))
 add("virtq", "guest_races_copying", virtq("r", 0x02, 2, race, [two, three], used_event=3))
+# The memory table changes under the device: every gmem call fails from the
+# n-th on (setup, a pop, a copy, the used ring).
+for n in (2, 6, 9, 14, 20, 30):
+    add("virtq", "faults_after_%d" % n, virtq("f", 0x41, 2, STD_OPS, [two, three], fail_after=n))
+    add("virtq", "faults_after_%d_copying" % n, virtq("f", 0x42, 2, STD_OPS, [two, three], fail_after=n,
+                                                      used_event=1))
 add("virtq", "size_1024", virtq("k", 0x01, 9, STD_OPS, [{"head": 1023, "descs": [(1023, 16 * 1024 + 8192, 8, 0, 0)]}]))
 
 
@@ -421,6 +435,11 @@ add("net", "budget_1",
 add("net", "hostile_ring_writes",
     net("h", 0x8F, feats(*ALL_OFF), tx=[pkt(plain)] * 3, rx=RXBUFS, frames=[meta_plain, meta_tso4],
         op=TX + u8(7) + u32(0) + u8(8) + b"\xff" * 8 + TX + RX + u8(7) + u32(300) + u8(4) + b"\x07\x00\x07\x00" + RX + TX))
+for k in (0, 3, 7, 20):
+    add("net", "gmem_faults_%d" % k,
+        net("q", 0x8F if k % 2 else 0x8E, feats(*ALL_OFF), tx=[pkt(plain), pkt(small_csum, split=[12, 30])],
+            rx=[2048, 100, 100] * 4, frames=[meta_plain, meta_tso4, meta_csum],
+            op=TX + u8(15) + u8(k) + TX + RX + RECYCLE_TX + RECYCLE_RX + TX + RX))
 add("net", "features_not_offered",
     net("f", 0x49, (1 << 63) | feats(*ALL_OFF), tx=[pkt(plain)], rx=RXBUFS, frames=[meta_plain], op=NET_OPS))
 
@@ -756,7 +775,9 @@ def main():
         d = os.path.join(OUT, target)
         os.makedirs(d, exist_ok=True)
         for f in os.listdir(d):
-            os.unlink(os.path.join(d, f))
+            # regress-*: inputs a fuzzing run found, kept as regression tests
+            if not f.startswith("regress-"):
+                os.unlink(os.path.join(d, f))
         for name, data in items:
             h = hashlib.sha1(data).hexdigest()[:8]
             with open(os.path.join(d, f"{name}-{h}"), "wb") as fh:
