@@ -253,5 +253,14 @@ class System:
             pass
 
     def close(self):
+        # SIGTERM first: the launcher stops its children and removes its
+        # runtime directory; SIGKILL (children follow by PDEATHSIG) if not.
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
         self.kill()
+        self.reader.join(5)
         self.log.close()
