@@ -36,6 +36,19 @@ def cpu_total(pids):
     return sum(cpu_seconds(p) or 0.0 for p in pids)
 
 
+def cpu_busy(cpu):
+    """Seconds host CPU number `cpu` has spent not idle (all processes and the
+    kernel), from /proc/stat; with cpu_total of our own processes it tells how
+    much of a core others took during a window."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%d " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                # user nice system idle iowait irq softirq steal (guest is in user)
+                return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK
+    return None
+
+
 def children(pid):
     try:
         out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from benchlib import cpu_total, kill_group, wait_for_path, write_raw
+from benchlib import cpu_busy, cpu_total, kill_group, wait_for_path, write_raw
 
 TESTPMD = "dpdk-testpmd"
 EDGE_CPU, MIDDLE_CPU = 0, 1
@@ -206,12 +206,12 @@ def one_run(kind, size, build, logs, run, warmup, duration, idle):
         time.sleep(warmup)
         ta = time.monotonic()
         sa = port_stats(edge.cmd("show port stats all"))
-        ca = cpu_total(pids)
+        ca, ba = cpu_total(pids), cpu_busy(MIDDLE_CPU)
         ta = (ta + time.monotonic()) / 2
         time.sleep(duration)
         tb = time.monotonic()
         sb = port_stats(edge.cmd("show port stats all"))
-        cb = cpu_total(pids)
+        cb, bb = cpu_total(pids), cpu_busy(MIDDLE_CPU)
         tb = (tb + time.monotonic()) / 2
         edge.cmd("stop")
     finally:
@@ -219,6 +219,9 @@ def one_run(kind, size, build, logs, run, warmup, duration, idle):
             edge.close()
         stop_middle(procs)
         shutil.rmtree(tmp, ignore_errors=True)
+        # EAL leaves its runtime directory (config, mp socket) behind
+        for side in ("edge", "mid"):
+            shutil.rmtree("/var/run/dpdk/cwb%d-%s" % (os.getpid(), side), ignore_errors=True)
     if set(sa) != {0, 1} or set(sb) != {0, 1}:
         raise RuntimeError("%s: could not read port statistics (log %s)" % (tag, edge.log.name))
     dt = tb - ta
@@ -230,12 +233,15 @@ def one_run(kind, size, build, logs, run, warmup, duration, idle):
            "mfps": frames / dt / 1e6, "gbps": nbytes * 8 / dt / 1e9,
            "tx_mfps": sent / dt / 1e6,
            "cpu_per_s": cpu / dt,
+           # the middle's core busy with anything but the middle (other users' work)
+           "others_on_middle_cpu_per_s": max(0.0, (bb - ba) - cpu) / dt,
            "cpu_per_mframe": cpu / (frames / 1e6) if frames else None,
            "idle_cpu_per_s": idle_cpu, "idle_seconds": t1 - t0}
     print("dpdk: %-8s %5d B run %d: %.3f M frames/s, %.2f Gbit/s, middle CPU %.2f s/s "
-          "(%.3f s per M frames), idle CPU %.4f s/s" % (
+          "(%.3f s per M frames), idle CPU %.4f s/s, others on CPU %d %.2f s/s" % (
               kind, size, run, row["mfps"], row["gbps"], row["cpu_per_s"],
-              row["cpu_per_mframe"] or 0, idle_cpu), flush=True)
+              row["cpu_per_mframe"] or 0, idle_cpu, MIDDLE_CPU,
+              row["others_on_middle_cpu_per_s"]), flush=True)
     return row
 
 

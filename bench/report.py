@@ -271,8 +271,8 @@ def section_dpdk(raw, out, md):
            p["runs"]))
     sizes = p["sizes"]
     md.append("| middle | frame | received M frames/s | Gbit/s | middle CPU s/s | "
-              "middle CPU s per M frames | idle CPU s/s |")
-    md.append("|---|---|---|---|---|---|---|")
+              "middle CPU s per M frames | idle CPU s/s | others' CPU on the middle's core s/s |")
+    md.append("|---|---|---|---|---|---|---|---|")
     get = {}
     for kind in ("causeway", "dpdk"):
         for size in sizes:
@@ -280,13 +280,18 @@ def section_dpdk(raw, out, md):
             get[kind, size] = rs
             fails = len([r for r in rows if r["middle"] == kind and r["size"] == size
                          and "error" in r])
-            md.append("| %s | %d B | %s | %s | %s | %s | %s |%s" % (
+            md.append("| %s | %d B | %s | %s | %s | %s | %s | %s |%s" % (
                 "Causeway" if kind == "causeway" else "DPDK vhost + io fwd", size,
                 cell([r["mfps"] for r in rs], 3), cell([r["gbps"] for r in rs]),
                 cell([r["cpu_per_s"] for r in rs]), cell([r["cpu_per_mframe"] for r in rs], 3),
                 cell([r["idle_cpu_per_s"] for r in rs], 4),
+                cell([r.get("others_on_middle_cpu_per_s") for r in rs]),
                 (" %d run(s) failed" % fails) if fails else ""))
     md.append("")
+    md.append("The last column is the middle's core busy with anything else (other engineers' "
+              "builds and tests: /proc/stat busy time of that CPU minus the middle's own), a "
+              "per-cell measure of how disturbed the window was; a middle that got less than "
+              "a whole core was slowed by it.\n")
     cw_idle = [r["idle_cpu_per_s"] for r in rows if r.get("middle") == "causeway"
                and "idle_cpu_per_s" in r]
     if cw_idle:
