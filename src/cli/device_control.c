@@ -17,7 +17,9 @@ static struct cw_ratelimit ctl_rl = CW_RATELIMIT_INIT(1000, 5);
 static void reply_error(int fd, const char *op, const char *why)
 {
     char text[192];
-    snprintf(text, sizeof(text), "%.32s: %s", op, why);
+    /* Truncation is fine: the reason is for a log line and an error reply. */
+    int n = snprintf(text, sizeof(text), "%.32s: %.150s", op, why);
+    (void)n;
     cw_log_limited(&ctl_rl, "control: refused %s", text);
     if (cw_ctl_send_error(fd, text) < 0)
         cw_log_limited(&ctl_rl, "control: cannot send an error reply: %s", strerror(errno));

@@ -154,7 +154,7 @@ static int parse_port(struct ctx *c, const json_t *port, size_t index, unsigned 
         return fail(c, "%s: not an object", what);
     if (only_keys(c, port, what, keys) < 0)
         return -1;
-    long long id;
+    long long id = 0;
     if (!json_object_get(port, "id"))
         return fail(c, "%s: no 'id'", what);
     if (get_int(c, port, "id", what, 0, CW_SW_MAX_PORTS - 1, 0, &id) < 0)
@@ -247,7 +247,7 @@ static int parse_rule(struct ctx *c, const json_t *rule, size_t index, struct cw
     if (only_keys(c, rule, what, keys) < 0)
         return -1;
     memset(r, 0, sizeof(*r));
-    long long v;
+    long long v = 0;
     if (get_int(c, rule, "line", what, 0, 1 << 30, 0, &v) < 0)
         return -1;
     r->line = (unsigned)v;
@@ -355,7 +355,7 @@ int cw_switch_config_json(struct cw_switch *sw, struct cw_switch_names *names, c
     }
     json_array_foreach((json_t *)ports, i, v) {
         struct cw_sw_port_config pc;
-        unsigned id;
+        unsigned id = 0;
         if (parse_port(&c, v, i, &id, &pc) < 0)
             goto out;
         if (sw->ports[id].configured) {

@@ -3,6 +3,7 @@
  * each field and filling struct cw_system. The first problem found ends the
  * load with one "FILE:LINE:COLUMN: message" line; nothing is kept. */
 #include "description.h"
+#include "qemu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,6 @@
 #define MAX_FILE_BYTES (1u << 20) /* a description is a few KiB; this bounds the work */
 #define MIN_MEMORY (64ull << 20)
 #define DEFAULT_MEMORY (256ull << 20)
-#define DEFAULT_CMDLINE "console=ttyS0 quiet panic=-1 cryptomgr.notests"
 #define CMDLINE_MAX 2047 /* x86 truncates a longer kernel command line silently */
 #define MAX_DOMAINS (sizeof(((struct cw_system *)0)->domains) / sizeof(((struct cw_system *)0)->domains[0]))
 
@@ -480,7 +480,7 @@ static int parse_vm(struct loader *L, struct cw_jv vv, unsigned idx)
         if (parse_cmdline(L, v, &vm->cmdline))
             return -1;
     } else {
-        vm->cmdline = strdup(DEFAULT_CMDLINE);
+        vm->cmdline = strdup(CW_QEMU_DEFAULT_CMDLINE);
         if (!vm->cmdline)
             return cw_jfail(c, vv.n, false, "out of memory");
     }

@@ -26,7 +26,7 @@
  *    guest's cw.name= accepts no '_'); switch names the same;
  *  - kernel/initrd: canonical absolute paths of readable regular files;
  *  - cmdline: at most 2047 bytes, no control characters (default
- *    "console=ttyS0 quiet panic=-1 cryptomgr.notests"); it is used as is;
+ *    "console=ttyS0 quiet panic=-1 cryptomgr.notests no_timer_check"); it is used as is;
  *  - memory: whole MiB, >= 64 MiB (default 256M), and the sum over all VMs
  *    fits in this host's RAM; vcpus 1..64 (default 1); accel "auto", "kvm"
  *    or "tcg"; gmem default persistent;
@@ -74,7 +74,7 @@ struct cw_sys_nic {
 struct cw_sys_vm {
     char name[CW_SYS_NAME_MAX + 1];
     char *kernel, *initrd; /* absolute (resolved against the file's folder) */
-    char *cmdline;         /* default "console=ttyS0 quiet panic=-1 cryptomgr.notests" */
+    char *cmdline;         /* default "console=ttyS0 quiet panic=-1 cryptomgr.notests no_timer_check" */
     uint64_t memory;       /* bytes; default 256M */
     unsigned vcpus;        /* default 1 */
     enum cw_gmem_strategy gmem;

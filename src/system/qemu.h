@@ -10,8 +10,10 @@
 
 #define CW_QEMU_MAX_NICS 4
 /* cryptomgr.notests skips the kernel's crypto self-tests (~350 ms under TCG);
- * panic=-1 turns a guest panic into a QEMU exit instead of a hang. */
-#define CW_QEMU_DEFAULT_CMDLINE "console=ttyS0 quiet panic=-1 cryptomgr.notests"
+ * panic=-1 turns a guest panic into a QEMU exit instead of a hang;
+ * no_timer_check skips the IO-APIC timer probe, which under a loaded TCG host
+ * can time out and panic the guest ("IO-APIC + timer doesn't work"). */
+#define CW_QEMU_DEFAULT_CMDLINE "console=ttyS0 quiet panic=-1 cryptomgr.notests no_timer_check"
 /* qboot boots a -kernel guest ~200 ms faster than SeaBIOS; used if present. */
 #define CW_QEMU_QBOOT_ROM "/usr/share/qemu/qboot.rom"
 

@@ -23,7 +23,7 @@ KERNEL = os.path.join(GUEST_DIR, "bzImage")
 INITRD = os.path.join(GUEST_DIR, "initramfs.cpio.gz")
 LOG_DIR = os.environ.get("CAUSEWAY_E2E_LOGS", os.path.join(BUILD, "e2e-logs"))
 
-BASE_CMDLINE = "console=ttyS0 quiet panic=-1 cryptomgr.notests"
+BASE_CMDLINE = "console=ttyS0 quiet panic=-1 cryptomgr.notests no_timer_check"
 # x86 kernels accept at most 2048 bytes of command line.
 MAX_CMDLINE = 2000
 

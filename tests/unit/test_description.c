@@ -497,7 +497,7 @@ static void test_defaults_and_every_field(void **state)
     assert_int_equal(vm->vcpus, 1);
     assert_int_equal(vm->gmem, CW_GMEM_PERSISTENT);
     assert_string_equal(vm->accel, "auto");
-    assert_string_equal(vm->cmdline, "console=ttyS0 quiet panic=-1 cryptomgr.notests");
+    assert_string_equal(vm->cmdline, "console=ttyS0 quiet panic=-1 cryptomgr.notests no_timer_check");
     assert_int_equal(vm->n_nics, 0);
     char want[160];
     snprintf(want, sizeof(want), "%s/k", tmp);
