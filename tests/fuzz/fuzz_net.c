@@ -394,6 +394,26 @@ static void place(struct drvq *q, bool tx)
     }
 }
 
+/* A driver reset: the device forgets both queues (cw_net_reset), the driver
+ * lays its rings out afresh and offers every buffer again. A frame left
+ * half segmented in the port must start over, not resume. */
+static void driver_reset(void)
+{
+    cw_net_reset(C.net);
+    for (int qi = 0; qi < CW_NET_NUM_QUEUES; qi++) {
+        struct drvq *q = &C.q[qi];
+        memset(host(q->avail, vring_avail_size(q->num)), 0, vring_avail_size(q->num));
+        memset(host(q->used, vring_used_size(q->num)), 0, vring_used_size(q->num));
+        q->avail_idx = q->used_seen = 0;
+        memset(q->outstanding, 0, sizeof(q->outstanding));
+        FUZZ_CHECK(cw_net_queue_start(C.net, qi, q->num, q->desc, q->avail, q->used, 0) ==
+                   CW_VQ_OK || !C.trust);
+        for (unsigned h = 0; h < q->num; h++)
+            if (q->head_item[h] >= 0)
+                publish(q, (uint16_t)h);
+    }
+}
+
 static void check_counters(void)
 {
     const struct cw_net_stats *st = &C.net->stats;
@@ -514,6 +534,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             recycle((op >> 3) & 1);
             break;
         case 6: {
+            if (op & 0x10) {
+                driver_reset();
+                break;
+            }
             /* Stop and resume a queue (GET_VRING_BASE / SET_VRING_BASE). */
             int qi = (op >> 3) & 1;
             struct drvq *q = &C.q[qi];

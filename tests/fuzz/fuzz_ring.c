@@ -361,10 +361,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK((rc == 0) == want);
         s.have_prod = rc == 0;
     }
-    /* Misaligned shared memory is refused. */
+    /* Misaligned shared memory, or a capacity that is not a power of two
+     * within bounds, is refused; the refused ring serves nothing. */
     struct cw_ring tmp;
     FUZZ_CHECK(cw_ring_attach_consumer(&tmp, (uint8_t *)s.sh + 8, s.cap, 0, false) < 0);
     FUZZ_CHECK(tmp.broken && cw_ring_peek(&tmp, &(uint32_t){0}) == NULL);
+    const uint32_t bad_caps[] = {s.cap + 16, s.cap - 16, CW_RING_MIN_CAPACITY / 2,
+                                 CW_RING_MAX_CAPACITY * 2u, 0};
+    for (unsigned i = 0; i < sizeof(bad_caps) / sizeof(bad_caps[0]); i++) {
+        FUZZ_CHECK(cw_ring_attach_producer(&tmp, s.sh, bad_caps[i], 0, false) < 0);
+        FUZZ_CHECK(cw_ring_reserve(&tmp, 0) == NULL);
+    }
 
     s.max_record = max_record;
     if (s.have_prod || s.have_cons)

@@ -12,13 +12,15 @@
  *   u8 op      bits0-4 request (table below; 31 = raw u32 from the input),
  *              bit5 NEED_REPLY, bit6 raw header flags and size from the
  *              input, bit7 kick and run the device afterwards
- *   u8 fdspec  bits0-3 fds to attach (up to 12), bits4-5 their kind
+ *   u8 fdspec  bits0-3 fds to attach (up to 12; 15: a second frontend
+ *              connects first and must be refused), bits4-5 their kind
  *              (natural, memfd, pipe, /dev/null), bit6 "helpful": fix the
  *              payload up into a well-formed value, bit7 send only part of
  *              the message and shut the write side
  *   [u32 flags, u32 size when raw], [u8 nregions for SET_MEM_TABLE]
  *   the payload (zero-padded), [u16 offset, u8 len, bytes: guest memory
- *   content written into the first memfd, when helpful]
+ *   content written into the first memfd, when helpful], [u8 cut: bits0-2
+ *   eighths of the message sent, bit3 stall instead of EOF]
  *
  * Checked: no crash; the backend never holds more fds than its state can
  * own (a connection, 3 per ring, one per memory region); after the input
@@ -156,9 +158,9 @@ static struct backend *backend(int which)
     if (cw_vhost_init(&b->v, b->path, b->net,
                       which ? CW_GMEM_MAP_PER_ACCESS : CW_GMEM_PERSISTENT, &events, b) < 0)
         abort();
-    /* Every message is sent whole, or cut short with a shutdown: nothing
-     * should ever wait, and a wait must not stall the fuzzer. */
-    b->v.msg_timeout_ms = 100;
+    /* Messages are sent whole or cut short; a deliberately stalled one costs
+     * this much time, so keep it short. */
+    b->v.msg_timeout_ms = 10;
     b->ready = true;
     return b;
 }
@@ -202,6 +204,25 @@ static void connect_client(struct backend *b)
     memset(frame, 0, sizeof(frame));
     memset(frame + CW_NET_META_LEN, 0xAB, 60);
     fuzz_port_add_rx(&b->port, frame, sizeof(frame));
+}
+
+static void second_frontend(struct backend *b)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    FUZZ_CHECK(fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, b->path, strlen(b->path) + 1);
+    FUZZ_CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    int conn = b->v.conn_fd;
+    FUZZ_CHECK(conn >= 0); /* the harness always has a connection here */
+    uint64_t refused = b->v.stats.refused_connections;
+    cw_vhost_on_listen(&b->v);
+    FUZZ_CHECK(b->v.conn_fd == conn);
+    FUZZ_CHECK(b->v.stats.refused_connections == refused + 1);
+    /* Closed by the backend: end of file, nothing else. */
+    char c;
+    FUZZ_CHECK(recv(fd, &c, 1, MSG_DONTWAIT) == 0);
+    close(fd);
 }
 
 static void drain_replies(void)
@@ -397,6 +418,11 @@ static void one_message(struct backend *b, struct fuzz_in *in)
         m.p.mem.nregions = nregions;
 
     unsigned nfds = fdspec & 15;
+    if (nfds == 15) {
+        /* A second frontend turns up: refused, the first one unaffected. */
+        nfds = 0;
+        second_frontend(b);
+    }
     if (nfds > 12)
         nfds = 12;
     int fds[16];
@@ -422,8 +448,11 @@ static void one_message(struct backend *b, struct fuzz_in *in)
     memcpy(wire + CW_VU_HDR_SIZE, m.p.raw, body);
     size_t len = CW_VU_HDR_SIZE + body;
     bool cut = fdspec & 0x80;
-    if (cut)
-        len = (len * (fuzz_u8(in) % 8)) / 8; /* then EOF in the middle */
+    uint8_t cutb = cut ? fuzz_u8(in) : 0;
+    /* Cut short: then EOF in the middle, or (bit3) a frontend that just
+     * stops sending, which the backend must give up on after its timeout. */
+    len = cut ? (len * (cutb % 8)) / 8 : len;
+    bool stall = cut && (cutb & 8) && len > 0;
     if (len)
         send_all(wire, len, fds, nfds);
     for (unsigned i = 0; i < nfds; i++) {
@@ -433,11 +462,16 @@ static void one_message(struct backend *b, struct fuzz_in *in)
         else
             close(fds[i]);
     }
-    if (cut)
+    if (cut && !stall)
         shutdown(client, SHUT_WR);
 
+    uint64_t t0 = cw_now_ms();
     (void)cw_vhost_on_conn(&b->v);
     drain_replies();
+    if (stall) {
+        FUZZ_CHECK(b->v.conn_fd < 0); /* gave up on the stalled message */
+        FUZZ_CHECK(cw_now_ms() - t0 < 10u * b->v.msg_timeout_ms + 1000u);
+    }
 
     /* The backend owns no more than its state can hold. */
     int held = 0;

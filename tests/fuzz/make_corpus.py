@@ -435,6 +435,19 @@ add("net", "budget_1",
 add("net", "hostile_ring_writes",
     net("h", 0x8F, feats(*ALL_OFF), tx=[pkt(plain)] * 3, rx=RXBUFS, frames=[meta_plain, meta_tso4],
         op=TX + u8(7) + u32(0) + u8(8) + b"\xff" * 8 + TX + RX + u8(7) + u32(300) + u8(4) + b"\x07\x00\x07\x00" + RX + TX))
+# Software segmentation that runs out of guest buffers midway: the rest of
+# the frame's segments go out after the refill, none twice; and a driver
+# reset in the middle of it.
+RESET = u8(6 | 0x10)
+add("net", "segment_resume_no_mrg",
+    net("r", 0x0F, feats(*BASIC), rx=[1600] * 2, rxsel=1,
+        frames=[meta_tso4, meta_tso6, meta_plain], op=(RX + RECYCLE_RX) * 6))
+add("net", "segment_resume_mrg",
+    net("r", 0x2F, feats(*(BASIC + ("MRG",))), rx=[700] * 3, rxsel=1,
+        frames=[meta_tso4, meta_plain], op=(RX + RECYCLE_RX) * 6))
+add("net", "segment_reset_midway",
+    net("r", 0x0F, feats(*BASIC), rx=[1600] * 2, rxsel=1, tx=[pkt(plain)] * 2,
+        frames=[meta_tso4, meta_plain], op=RX + RESET + RX + RECYCLE_RX + RX + TX + RESET + TX))
 for k in (0, 3, 7, 20):
     add("net", "gmem_faults_%d" % k,
         net("q", 0x8F if k % 2 else 0x8E, feats(*ALL_OFF), tx=[pkt(plain), pkt(small_csum, split=[12, 30])],
@@ -668,6 +681,10 @@ add("vhost", "unserved_requests",
     msg("GET_CONFIG", b"\0" * 20, unserved_size=20, helpful=False))
 add("vhost", "truncated_mid_message", u8(0) + b"".join(start[:6]) + msg("SET_VRING_ADDR", vaddr(0, 0, 0, 0), cut=4) +
     b"".join(start))
+add("vhost", "stalled_mid_message", u8(0) + b"".join(start[:8]) + msg("SET_VRING_NUM", state(0, 1), cut=8 | 5) +
+    b"".join(start))
+add("vhost", "second_frontend", u8(1) + b"".join(start[:8]) + msg("GET_FEATURES", nfds=15, helpful=False) +
+    b"".join(start[8:]))
 add("vhost", "truncated_header", u8(1) + msg("SET_FEATURES", u64(NETF), cut=1) + msg("GET_FEATURES"))
 
 
