@@ -445,3 +445,42 @@ def test_selftest_kills_device_under_run(env):
     rc = s.wait_exit(timeout=60)
     check(rc != 0, "causeway run exited 0 after a device was killed")
     check("selftest: FAILED" not in s.output(), "the forbidden call was not stopped")
+
+
+def test_selftest_kills_switch_under_run(env):
+    # Active once the switch enters its sandbox (cw_sandbox_enter_switch in
+    # src/switch/switch_loop.c); until then it is skipped.
+    from harness import TestFailure
+    from system_harness import System, guest
+    with environ(**{SELFTEST: "switch"}):
+        s = System(env, "selftest-sw", [guest("st", "sleep 600\n", ip=A_IP + "/24")])
+    try:
+        s.wait_for(r"^causeway: switch sw0: " + KILLED_BY_SIGSYS, timeout=30)
+    except TestFailure:
+        if "sandbox: entered" not in s.switch_log():
+            raise Skip("the switch does not enter the sandbox yet")
+        raise
+    check("selftest: FAILED" not in s.output(), "the forbidden call was not stopped")
+    check("sandbox selftest: opening a TCP socket" in s.switch_log(), "the selftest did not run")
+
+
+def test_switch_sandboxed_and_maps_no_guest_memory(env):
+    from system_harness import System, guest
+    s = System(env, "switch-iso", [guest("st", "echo GUEST-UP\nsleep 600\n", ip=A_IP + "/24")])
+    s.wait_for(r"^GUEST-UP", vm="st", timeout=120)
+    sw = s.pid_of("switch", "sw0")
+    qemu = s.pid_of("qemu", "st")
+    dev = s.pid_of("device", "st/nic0")
+    check_sandboxed(dev, "device st/nic0")
+    # Ports only, never guest memory, whether or not the switch is sandboxed.
+    smaps = memfd_maps(sw)
+    check(smaps and all("causeway-port" in n for n in smaps.values()),
+          "the switch maps memfds other than ports: %r" % smaps)
+    check(not set(smaps) & set(memfd_maps(qemu)), "the switch maps guest memory")
+    check(set(smaps) == {i for i, n in memfd_maps(dev).items() if "causeway-port" in n},
+          "the switch and the device do not share exactly the device's port")
+    check(not {i for _, k, i in fds(sw) if k == "memfd"} & idents(qemu, "memfd"),
+          "the switch holds a guest memory fd")
+    if "sandbox: entered" not in s.switch_log():
+        raise Skip("the switch does not enter the sandbox yet (memory checks passed)")
+    check_sandboxed(sw, "switch sw0")
