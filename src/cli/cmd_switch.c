@@ -9,6 +9,7 @@
 #include "../switch/switch_loop.h"
 #include "commands.h"
 #include "options.h"
+#include "../util/fds.h"
 
 static void switch_usage(FILE *f)
 {
@@ -18,6 +19,7 @@ static void switch_usage(FILE *f)
           "                         protocol: docs/CONTROL.md)\n"
           "  --budget N             frames per port per round (1..4096, default 64)\n"
           "  --fdb-aging SECONDS    forget learned addresses after this (1..86400, default 300)\n"
+          "  --no-sandbox           debugging only: do not enter the seccomp sandbox\n"
           "The launcher (causeway run) starts switches; this command is not meant to be\n"
           "run by hand.\n",
           f);
@@ -28,7 +30,8 @@ int cw_cmd_switch(int argc, char **argv)
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},      {"control-fd", required_argument, NULL, 'c'},
         {"budget", required_argument, NULL, 'b'},    {"fdb-aging", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"no-sandbox", no_argument, NULL, 'S'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct cw_switch_opts o = {.name = NULL, .control_fd = -1};
     uint64_t v;
@@ -58,6 +61,7 @@ int cw_cmd_switch(int argc, char **argv)
                                optarg);
             o.fdb_aging_ms = (uint32_t)v * 1000u;
             break;
+        case 'S': o.no_sandbox = true; break;
         case 'h': switch_usage(stdout); return 0;
         default:
             cw_usage_error("switch: unknown or incomplete option '%s' (see causeway switch --help)",
@@ -70,5 +74,7 @@ int cw_cmd_switch(int argc, char **argv)
         cw_usage_error("switch: --name NAME is required");
     if (o.control_fd < 0)
         cw_usage_error("switch: --control-fd N is required");
+    /* Hold nothing inherited but the launcher's socket and stdio. */
+    cw_fds_close_except((int[]){0, 1, 2, o.control_fd}, 4);
     return cw_switch_main(&o);
 }

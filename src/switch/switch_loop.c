@@ -30,6 +30,7 @@
 #include "../port/port.h"
 #include "../system/control.h"
 #include "../util/log.h"
+#include "../util/sandbox.h"
 #include "switch.h"
 #include "switch_config.h"
 #include "tap.h"
@@ -595,15 +596,14 @@ int cw_switch_main(const struct cw_switch_opts *o)
     if (o->budget)
         p->sw->budget = o->budget;
 
-    /* sandbox: enter here once ports may still arrive? */
-    /* Ports and TAPs arrive at any time (a restarted device gets a new
-     * port), so a sandbox entered here must still allow: recvmsg (with
-     * SCM_RIGHTS), sendmsg/send, close, mmap/munmap (MAP_SHARED, PROT_READ|
-     * PROT_WRITE) of received memfds, fstat and fcntl (F_GET_SEALS,
-     * F_GETFL/F_SETFL, F_SETFD) on received fds, ioctl(TUNGETIFF,
-     * TUNSETVNETHDRSZ, TUNSETOFFLOAD) on a TAP, read/write, epoll_wait/
-     * epoll_ctl, clock_gettime, and exit. Nothing else is needed after this
-     * point (no open, no socket, no fork/exec). */
+    /* Everything the switch will ever open is open; ports and TAPs still
+     * arrive later (a restarted device gets a new port), which the switch
+     * profile allows: recvmsg with fds, mmap of received memfds, the TAP
+     * ioctls. Nothing else (no open, no socket, no exec) from here on. */
+    if (!o->no_sandbox && cw_sandbox_enter_switch() < 0) {
+        cw_log("cannot enter the sandbox; not serving");
+        goto out;
+    }
 
     cw_log("waiting for the configuration on fd %d", p->ctl);
     bool stop = false;

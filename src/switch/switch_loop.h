@@ -9,6 +9,7 @@
 #ifndef CAUSEWAY_SWITCH_SWITCH_LOOP_H
 #define CAUSEWAY_SWITCH_SWITCH_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cw_switch_opts {
@@ -16,6 +17,7 @@ struct cw_switch_opts {
     int control_fd;        /* SOCK_SEQPACKET to the launcher */
     uint32_t budget;       /* frames per port per round; 0: CW_SW_DEFAULT_BUDGET */
     uint32_t fdb_aging_ms; /* 0: CW_FDB_DEFAULT_AGING_MS */
+    bool no_sandbox;       /* debugging only: skip seccomp/capability drop */
 };
 
 /* Run until the launcher closes the control socket or SIGTERM/SIGINT.
