@@ -755,9 +755,14 @@ int cw_system_load(const char *path, struct cw_system *sys, char *err, size_t er
     root = json_loadb(text, len, 0, &jerr);
     if (!root) {
         /* jansson's column is that of the character where it stopped (0
-         * before the first one); keep the 1-based contract. */
+         * before the first one); keep the 1-based contract. Its text quotes
+         * the input near the error, raw: a newline or escape sequence there
+         * would break the one-line contract, so it is shown like every
+         * other quoted value. */
+        char text_shown[sizeof(jerr.text)];
+        cw_jshow(jerr.text, strnlen(jerr.text, sizeof(jerr.text)), text_shown, sizeof(text_shown));
         snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line > 0 ? jerr.line : 1,
-                 jerr.column > 0 ? jerr.column : 1, jerr.text);
+                 jerr.column > 0 ? jerr.column : 1, text_shown);
         goto out;
     }
     struct cw_jpos at;

@@ -160,7 +160,7 @@ static struct backend *backend(int which)
         abort();
     /* Messages are sent whole or cut short; a deliberately stalled one costs
      * this much time, so keep it short. */
-    b->v.msg_timeout_ms = 10;
+    b->v.msg_timeout_ms = 2;
     b->ready = true;
     return b;
 }
