@@ -111,20 +111,26 @@ def kind(argv):
 
 
 def smaps(pid):
-    """{"guest"|"port"|"other": {"rss": KiB, "pss": KiB}} of one process."""
+    """{"guest"|"port"|"other": {"rss": KiB, "pss": KiB}} of one process, and
+    "anon_max": the Rss of its largest anonymous mapping (in QEMU under TCG,
+    the translated-code buffer)."""
     out = {k: {"rss": 0, "pss": 0} for k in ("guest", "port", "other")}
-    cls = "other"
+    out["anon_max"] = 0
+    cls, anon = "other", False
     with open("/proc/%d/smaps" % pid) as f:
         for line in f:
             head = re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$", line)
             if head:
                 name = head.group(1)
+                anon = name == ""
                 cls = ("port" if "memfd:causeway-port" in name
                        else "guest" if "memfd:" in name else "other")
                 continue
             m = re.match(r"^(Rss|Pss):\s+(\d+) kB", line)
             if m:
                 out[cls][m.group(1).lower()] += int(m.group(2))
+                if anon and m.group(1) == "Rss":
+                    out["anon_max"] = max(out["anon_max"], int(m.group(2)))
     return out
 
 
@@ -139,9 +145,10 @@ def measure_memory(launcher_pid):
     by = {}
     for k, _, m in rows:
         b = by.setdefault(k, {"n": 0, "rss": 0, "pss_nonguest": 0, "guest_rss": 0,
-                              "port_rss": 0, "other_rss": 0})
+                              "port_rss": 0, "other_rss": 0, "anon_max_rss": 0})
         b["n"] += 1
-        b["rss"] += sum(v["rss"] for v in m.values())
+        b["rss"] += sum(m[c]["rss"] for c in ("guest", "port", "other"))
+        b["anon_max_rss"] += m["anon_max"]
         b["pss_nonguest"] += m["port"]["pss"] + m["other"]["pss"]
         b["guest_rss"] += m["guest"]["rss"]
         b["port_rss"] += m["port"]["rss"]
@@ -232,6 +239,10 @@ def report(r):
         print("  %-9s %3d %12s %14s %12s %12s %14s" % (k, b["n"], mib(b["rss"]), mib(b["guest_rss"]),
                                                      mib(b["port_rss"]), mib(b["other_rss"]),
                                                      mib(b["pss_nonguest"])))
+    q = m["by_kind"].get("qemu")
+    if q:
+        print("  QEMU: largest anonymous mapping (TCG code buffer) %s of its %s other Rss"
+              % (mib(q["anon_max_rss"]), mib(q["other_rss"])))
     print("  guest RAM touched (QEMU Rss of the guest memfd): %s of %d x %s"
           % (mib(m["guest_touched_kib"]), r["vms"], r["mem"]))
     print("  beyond guest RAM: Rss formula %s; Pss (each page once) %s"
