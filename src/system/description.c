@@ -784,8 +784,15 @@ out:
     cw_jdoc_free(&doc);
     json_decref(root);
     free(text);
-    if (rc)
+    if (rc) {
         cw_system_free(sys);
+        /* One line, whatever a message quoted (a resolved path, an errno
+         * text, the input near a syntax error): no control character may
+         * reach a terminal or a log from a description. */
+        for (char *p = err; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7F)
+                *p = '?';
+    }
     return rc;
 }
 
