@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUEST = os.path.join(ROOT, "build", "guest")
 KERNEL = os.path.join(GUEST, "bzImage")
 INITRD = os.path.join(GUEST, "initramfs.cpio.gz")
-CMDLINE = "console=ttyS0 quiet panic=-1 cryptomgr.notests cw.ip=10.99.0.1/24"
+CMDLINE = "console=ttyS0 quiet panic=-1 cryptomgr.notests no_timer_check cw.ip=10.99.0.1/24"
 QBOOT = "/usr/share/qemu/qboot.rom"
 
 
