@@ -20,7 +20,8 @@
  *   [u32 flags, u32 size when raw], [u8 nregions for SET_MEM_TABLE]
  *   the payload (zero-padded), [u16 offset, u8 len, bytes: guest memory
  *   content written into the first memfd, when helpful], [u8 cut: bits0-2
- *   eighths of the message sent, bit3 stall instead of EOF]
+ *   eighths of the message sent, bit3 stall instead of EOF, bit4 send it
+ *   whole and close the connection at once]
  *
  * Checked: no crash; the backend never holds more fds than its state can
  * own (a connection, 3 per ring, one per memory region); after the input
@@ -227,6 +228,8 @@ static void second_frontend(struct backend *b)
 
 static void drain_replies(void)
 {
+    if (client < 0)
+        return;
     uint8_t buf[512];
     while (recv(client, buf, sizeof(buf), MSG_DONTWAIT) > 0)
         ;
@@ -451,8 +454,9 @@ static void one_message(struct backend *b, struct fuzz_in *in)
     uint8_t cutb = cut ? fuzz_u8(in) : 0;
     /* Cut short: then EOF in the middle, or (bit3) a frontend that just
      * stops sending, which the backend must give up on after its timeout. */
-    len = cut ? (len * (cutb % 8)) / 8 : len;
-    bool stall = cut && (cutb & 8) && len > 0;
+    bool vanish = cut && (cutb & 16);
+    len = cut && !vanish ? (len * (cutb % 8)) / 8 : len;
+    bool stall = cut && !vanish && (cutb & 8) && len > 0;
     if (len)
         send_all(wire, len, fds, nfds);
     for (unsigned i = 0; i < nfds; i++) {
@@ -462,8 +466,13 @@ static void one_message(struct backend *b, struct fuzz_in *in)
         else
             close(fds[i]);
     }
-    if (cut && !stall)
+    if (vanish) {
+        /* The whole message, then the frontend is gone: any reply fails. */
+        close(client);
+        client = -1;
+    } else if (cut && !stall) {
         shutdown(client, SHUT_WR);
+    }
 
     uint64_t t0 = cw_now_ms();
     (void)cw_vhost_on_conn(&b->v);
@@ -505,7 +514,8 @@ static void one_message(struct backend *b, struct fuzz_in *in)
          * QEMU does after a backend restart. */
         if (b->v.conn_fd >= 0)
             cw_vhost_disconnect(&b->v, "fuzz: reconnect");
-        close(client);
+        if (client >= 0)
+            close(client);
         connect_client(b);
     }
 }

@@ -685,6 +685,13 @@ add("vhost", "stalled_mid_message", u8(0) + b"".join(start[:8]) + msg("SET_VRING
     b"".join(start))
 add("vhost", "second_frontend", u8(1) + b"".join(start[:8]) + msg("GET_FEATURES", nfds=15, helpful=False) +
     b"".join(start[8:]))
+add("vhost", "frontend_gone_before_reply",
+    u8(0) + b"".join(start[:8]) + msg("SET_FEATURES", u64(NETF), need_reply=True, cut=16) +
+    b"".join(start[:8]) + msg("GET_VRING_BASE", state(1, 0), cut=16) + msg("GET_FEATURES", cut=16) +
+    b"".join(start))
+add("vhost", "ring_grows_out_of_memory",
+    u8(0) + b"".join(start[:8]) + msg("SET_VRING_NUM", state(1, 1)) +
+    msg("SET_VRING_ADDR", vaddr(1, 0x3FFC0, 0x3FF00, 0x3FFE0)) + msg("SET_VRING_NUM", state(1, 10)))
 add("vhost", "truncated_header", u8(1) + msg("SET_FEATURES", u64(NETF), cut=1) + msg("GET_FEATURES"))
 
 
