@@ -2,24 +2,43 @@
 """Causeway against DPDK's own vhost-user forwarder, driven by a real
 virtio driver (DPDK's virtio-user PMD), in the same topology:
 
-    edge testpmd (flowgen, CPU 0)                     source and sink at once
+    edge testpmd (CPU 0)                              source and sink at once
       net_virtio_user0 --A.sock--> MIDDLE --B.sock--> net_virtio_user1
       net_virtio_user1 --B.sock--> MIDDLE --A.sock--> net_virtio_user0
 
-MIDDLE (CPU 1) is either
-  causeway: two `causeway device` processes, one per socket, joined by --link;
-  dpdk:     a second testpmd with net_vhost0/net_vhost1 in io forwarding.
+MIDDLE (CPU 1) is one of
+  causeway-link:   two `causeway device` processes, one per socket, joined by --link;
+  causeway-switch: a `causeway switch` and two `causeway device` processes, one
+                   switch port each (started by bench/cwswitch.py the way
+                   `causeway run` starts a VM's NIC);
+  dpdk-io:         a second testpmd with net_vhost0/net_vhost1 in io forwarding.
 
-The edge testpmd runs interactively on a pipe so that the measurement window
-is exact: `start`, warm-up, `show port stats all`, window, `show port stats
-all`, `stop`. Received frames (both ports) and bytes are the deltas between
-the two shows over the wall time between them; the middle's CPU time is the
-utime+stime delta of its processes over the same window. Before `start`, with
-both virtio-user ports attached but no traffic, the middle's CPU is sampled
-over an idle window too.
+The edge drives it in one of two ways:
+  flowgen: open loop. Each port generates UDP frames as fast as it can and
+           counts what arrives. flowgen writes the same fixed MACs into every
+           frame of both ports (00:01:02:03:04:00 -> :01, hard-coded in
+           testpmd 22.11), so a switch with anti-spoofing rightly drops one
+           direction or the other: this edge is for the link and DPDK only.
+  loop:    closed loop. `start tx_first N` sends N bursts per port (txonly
+           frames: source = the port's own MAC, destination = --eth-peer,
+           i.e. the other port), then io forwarding sends every frame
+           received on one port out of the other, unchanged, with retry (no
+           frame is dropped at the edge). The frames in flight circulate
+           through the middle, whose MAC checks they pass; the rate is the
+           loop's bottleneck. Every middle runs this edge.
+Each virtio-user port has a fixed MAC (mac=), the one its switch port has.
+
+The edge testpmd runs interactively on a pseudo-terminal so that the
+measurement window is exact: `start`, warm-up, `show port stats all`,
+window, `show port stats all`, `stop`. Received frames (both ports) and
+bytes are the deltas between the two shows over the wall time between them;
+the middle's CPU time is the utime+stime delta of its processes over the
+same window. Before `start`, with both virtio-user ports attached but no
+traffic, the middle's CPU is sampled over an idle window too.
 
 Usage: bench/dpdk_bench.py --build DIR --out FILE [--runs N] [--sizes 64,1500]
                            [--warmup S] [--duration S] [--idle S]
+                           [--cells flowgen:causeway-link,loop:causeway-switch,...]
 """
 import argparse
 import os
@@ -33,12 +52,24 @@ import threading
 import time
 
 from benchlib import cpu_busy, cpu_total, kill_group, wait_for_path, write_raw
+from cwswitch import SwitchMiddle
 
 TESTPMD = "dpdk-testpmd"
 EDGE_CPU, MIDDLE_CPU = 0, 1
 PROMPT = "testpmd> "
 QUEUE_SIZE = 1024
 MBUFS = 16384
+MIDDLES = ("causeway-link", "causeway-switch", "dpdk-io")
+EDGES = ("flowgen", "loop")
+# (edge, middle) pairs measured by default, in this order within a run.
+CELLS = (("flowgen", "causeway-link"), ("flowgen", "dpdk-io"), ("loop", "causeway-link"),
+         ("loop", "causeway-switch"), ("loop", "dpdk-io"))
+# loop: bursts per port sent by `start tx_first` (32 frames each), the frames
+# in flight: enough to keep every queue of the middle busy, few enough for
+# the edge's TX ring (QUEUE_SIZE) and a port ring (1 MiB: ~680 frames of 1500 B).
+LOOP_BURSTS = 16
+# The edge's port 0 (A.sock) and port 1 (B.sock); the middle's NICs use the same.
+MAC_A, MAC_B = "52:54:00:00:00:0a", "52:54:00:00:00:0b"
 
 
 class Interactive:
@@ -135,12 +166,17 @@ def eal_args(cpu, prefix):
 
 
 def start_middle(kind, build, tmp, logs, tag):
-    """Returns (list of Popen, [pids]) once both vhost-user sockets listen."""
+    """Returns (list of stoppable things, [pids]) once both vhost-user
+    sockets listen (and, for the switch, both ports are up)."""
     a, b = os.path.join(tmp, "A.sock"), os.path.join(tmp, "B.sock")
     procs = []
-    if kind == "causeway":
+    if kind == "causeway-switch":
+        mid = SwitchMiddle(os.path.join(build, "causeway"),
+                           [("a", a, MAC_A), ("b", b, MAC_B)], logs, tag, MIDDLE_CPU)
+        return [mid], mid.pids()
+    if kind == "causeway-link":
         link = os.path.join(tmp, "link.sock")
-        for name, sock, mac in (("a", a, "52:54:00:00:00:0a"), ("b", b, "52:54:00:00:00:0b")):
+        for name, sock, mac in (("a", a, MAC_A), ("b", b, MAC_B)):
             log = open(os.path.join(logs, "%s-device-%s.log" % (tag, name)), "w")
             procs.append(subprocess.Popen(
                 ["taskset", "-c", str(MIDDLE_CPU), os.path.join(build, "causeway"), "device",
@@ -148,7 +184,7 @@ def start_middle(kind, build, tmp, logs, tag):
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True))
             log.close()
-    else:
+    elif kind == "dpdk-io":
         log = open(os.path.join(logs, "%s-testpmd-vhost.log" % tag), "w")
         args = eal_args(MIDDLE_CPU, "cwb%d-mid" % os.getpid()) + [
             "--vdev", "net_vhost0,iface=%s,queues=1" % a,
@@ -160,6 +196,8 @@ def start_middle(kind, build, tmp, logs, tag):
         procs.append(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=log,
                                       stderr=subprocess.STDOUT, start_new_session=True))
         log.close()
+    else:
+        raise RuntimeError("unknown middle %r (one of %s)" % (kind, ", ".join(MIDDLES)))
     if not (wait_for_path(a, 60) and wait_for_path(b, 60)):
         stop_middle(procs)
         raise RuntimeError("middle %s: sockets did not appear" % kind)
@@ -169,7 +207,9 @@ def start_middle(kind, build, tmp, logs, tag):
 
 def stop_middle(procs):
     for p in procs:
-        if p.stdin:
+        if isinstance(p, SwitchMiddle):
+            p.stop()
+        elif p.stdin:
             try:
                 p.stdin.close()
             except OSError:
@@ -177,23 +217,32 @@ def stop_middle(procs):
         else:
             kill_group(p)
     for p in procs:
+        if isinstance(p, SwitchMiddle):
+            continue
         try:
             p.wait(30)
         except subprocess.TimeoutExpired:
             kill_group(p)
 
 
-def one_run(kind, size, build, logs, run, warmup, duration, idle):
-    tag = "%s-%d-run%d" % (kind, size, run)
+def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
+    tag = "%s-%s-%d-run%d" % (edge_mode, kind, size, run)
     tmp = tempfile.mkdtemp(prefix="cwb-dpdk-")
     procs, pids = start_middle(kind, build, tmp, logs, tag)
     edge = None
+    switch_drops = None
     try:
         edge = Interactive(
             eal_args(EDGE_CPU, "cwb%d-edge" % os.getpid()) + [
-                "--vdev", "net_virtio_user0,path=%s/A.sock,queue_size=%d" % (tmp, QUEUE_SIZE),
-                "--vdev", "net_virtio_user1,path=%s/B.sock,queue_size=%d" % (tmp, QUEUE_SIZE),
-                "--", "-i", "--forward-mode=flowgen", "--txpkts=%d" % size, "--nb-cores=1",
+                "--vdev", "net_virtio_user0,path=%s/A.sock,queue_size=%d,mac=%s"
+                % (tmp, QUEUE_SIZE, MAC_A),
+                "--vdev", "net_virtio_user1,path=%s/B.sock,queue_size=%d,mac=%s"
+                % (tmp, QUEUE_SIZE, MAC_B),
+                # tx_first (loop) sends from the port's MAC to its peer
+                # address: each port to the other one's MAC.
+                "--", "-i", "--forward-mode=%s" % ("flowgen" if edge_mode == "flowgen" else "io"),
+                "--txpkts=%d" % size, "--nb-cores=1",
+                "--eth-peer=0,%s" % MAC_B, "--eth-peer=1,%s" % MAC_A,
                 "--total-num-mbufs=%d" % MBUFS],
             os.path.join(logs, tag + "-testpmd-edge.log"))
         edge.wait_prompt(0, 120)
@@ -202,18 +251,28 @@ def one_run(kind, size, build, logs, run, warmup, duration, idle):
         time.sleep(idle)
         c1, t1 = cpu_total(pids), time.monotonic()
         idle_cpu = (c1 - c0) / (t1 - t0)
-        edge.cmd("start")
+        if edge_mode == "flowgen":
+            edge.cmd("start")
+        else:
+            # retry: a full TX ring is retried, not dropped (frames lost at
+            # the edge would drain the loop and measure the edge)
+            edge.cmd("set fwd io retry")
+            edge.cmd("start tx_first %d" % LOOP_BURSTS)
         time.sleep(warmup)
         ta = time.monotonic()
         sa = port_stats(edge.cmd("show port stats all"))
         ca, ba = cpu_total(pids), cpu_busy(MIDDLE_CPU)
+        sw_a = cpu_total(pids[:1]) if kind == "causeway-switch" else None
         ta = (ta + time.monotonic()) / 2
         time.sleep(duration)
         tb = time.monotonic()
         sb = port_stats(edge.cmd("show port stats all"))
         cb, bb = cpu_total(pids), cpu_busy(MIDDLE_CPU)
+        sw_b = cpu_total(pids[:1]) if kind == "causeway-switch" else None
         tb = (tb + time.monotonic()) / 2
         edge.cmd("stop")
+        if kind == "causeway-switch":
+            switch_drops = drops_of(procs[0].switch_stats())
     finally:
         if edge:
             edge.close()
@@ -229,7 +288,9 @@ def one_run(kind, size, build, logs, run, warmup, duration, idle):
     nbytes = sum(sb[p][1] - sa[p][1] for p in (0, 1))
     sent = sum(sb[p][2] - sa[p][2] for p in (0, 1))
     cpu = cb - ca
-    row = {"middle": kind, "size": size, "run": run, "seconds": dt,
+    if frames == 0:
+        raise RuntimeError("%s: nothing arrived in the window (logs %s-*)" % (tag, tag))
+    row = {"edge": edge_mode, "middle": kind, "size": size, "run": run, "seconds": dt,
            "mfps": frames / dt / 1e6, "gbps": nbytes * 8 / dt / 1e9,
            "tx_mfps": sent / dt / 1e6,
            "cpu_per_s": cpu / dt,
@@ -237,12 +298,34 @@ def one_run(kind, size, build, logs, run, warmup, duration, idle):
            "others_on_middle_cpu_per_s": max(0.0, (bb - ba) - cpu) / dt,
            "cpu_per_mframe": cpu / (frames / 1e6) if frames else None,
            "idle_cpu_per_s": idle_cpu, "idle_seconds": t1 - t0}
-    print("dpdk: %-8s %5d B run %d: %.3f M frames/s, %.2f Gbit/s, middle CPU %.2f s/s "
+    if switch_drops is not None:
+        row["switch_drops"] = switch_drops
+    if sw_a is not None:
+        # of the middle's CPU, the switch process's own (the rest: devices)
+        row["switch_cpu_per_s"] = (sw_b - sw_a) / dt
+    print("dpdk: %-7s %-15s %5d B run %d: %.3f M frames/s, %.2f Gbit/s, middle CPU %.2f s/s "
           "(%.3f s per M frames), idle CPU %.4f s/s, others on CPU %d %.2f s/s" % (
-              kind, size, run, row["mfps"], row["gbps"], row["cpu_per_s"],
+              edge_mode, kind, size, run, row["mfps"], row["gbps"], row["cpu_per_s"],
               row["cpu_per_mframe"] or 0, idle_cpu, MIDDLE_CPU,
               row["others_on_middle_cpu_per_s"]), flush=True)
+    if switch_drops:
+        print("dpdk: %s %s %d B run %d: switch drops (whole run) %s" % (
+            edge_mode, kind, size, run, ", ".join("%s %d" % kv for kv in sorted(switch_drops.items()))),
+            flush=True)
     return row
+
+
+def drops_of(stats):
+    """{reason: frames} the switch dropped over the whole run (warm-up
+    included), non-zero reasons only; None without a stats reply."""
+    if not stats:
+        return None
+    out = {}
+    for port in stats.get("ports", []):
+        for reason, n in port.get("drops", {}).items():
+            if isinstance(n, int) and n:
+                out[reason] = out.get(reason, 0) + n
+    return out
 
 
 def main():
@@ -255,30 +338,47 @@ def main():
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--idle", type=float, default=3.0)
-    ap.add_argument("--middles", default="causeway,dpdk")
+    ap.add_argument("--cells", default=",".join("%s:%s" % c for c in CELLS),
+                    help="EDGE:MIDDLE pairs (edges: %s; middles: %s)"
+                    % (", ".join(EDGES), ", ".join(MIDDLES)))
     args = ap.parse_args()
+    cells = []
+    for c in args.cells.split(","):
+        e, _, m = c.partition(":")
+        if e not in EDGES or m not in MIDDLES:
+            print("dpdk: bad cell '%s': EDGE:MIDDLE, edges %s, middles %s"
+                  % (c, ", ".join(EDGES), ", ".join(MIDDLES)))
+            return 2
+        if (e, m) == ("flowgen", "causeway-switch"):
+            print("dpdk: flowgen cannot drive a switch (its frames carry fixed MACs that the "
+                  "switch's anti-spoofing drops); use loop:causeway-switch")
+            return 2
+        cells.append((e, m))
     if not shutil.which(TESTPMD):
         print("dpdk: %s not installed (Debian package dpdk-dev)" % TESTPMD)
         return 1
     logs = args.logs or os.path.join(os.path.dirname(args.out), "logs-dpdk")
     os.makedirs(logs, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
-    middles = args.middles.split(",")
     rows = []
     # Runs interleaved (run-major), so slow drift on a shared machine hits
     # every setup alike instead of one of them.
     for run in range(args.runs):
         for size in sizes:
-            for kind in middles:
+            for edge_mode, kind in cells:
                 try:
-                    rows.append(one_run(kind, size, args.build, logs, run, args.warmup,
-                                        args.duration, args.idle))
+                    rows.append(one_run(edge_mode, kind, size, args.build, logs, run,
+                                        args.warmup, args.duration, args.idle))
                 except (RuntimeError, OSError) as e:
-                    print("dpdk: %s %d B run %d failed: %s" % (kind, size, run, e), flush=True)
-                    rows.append({"middle": kind, "size": size, "run": run, "error": str(e)})
+                    print("dpdk: %s %s %d B run %d failed: %s" % (edge_mode, kind, size, run, e),
+                          flush=True)
+                    rows.append({"edge": edge_mode, "middle": kind, "size": size, "run": run,
+                                 "error": str(e)})
     params = {"runs": args.runs, "sizes": sizes, "warmup_s": args.warmup,
               "duration_s": args.duration, "idle_s": args.idle, "queue_size": QUEUE_SIZE,
-              "edge_cpu": EDGE_CPU, "middle_cpu": MIDDLE_CPU, "mbufs": MBUFS}
+              "edge_cpu": EDGE_CPU, "middle_cpu": MIDDLE_CPU, "mbufs": MBUFS,
+              "cells": ["%s:%s" % c for c in cells], "loop_bursts": LOOP_BURSTS,
+              "loop_frames_per_port": LOOP_BURSTS * 32}
     write_raw(args.out, "dpdk", params, rows)
     return 0 if all("error" not in r for r in rows) else 1
 

@@ -33,6 +33,7 @@ VM_TESTS = [
 ]
 VM_SETUPS = [
     ("cw-persistent-on", "Causeway, persistent, offloads on"),
+    ("cw-switch", "Causeway switch (causeway run), persistent, offloads on"),
     ("cw-persistent-off", "Causeway, persistent, offloads off"),
     ("cw-map-on", "Causeway, map-per-access, offloads on"),
     ("cw-map-off", "Causeway, map-per-access, offloads off"),
@@ -240,6 +241,50 @@ def section_startup(raw, md):
                   "memfd: %s KiB (shared with the peer device).\n" % m.group(1, 2, 3))
 
 
+DPDK_MIDDLES = [
+    ("causeway-link", "Causeway link (2 device processes)"),
+    ("causeway-switch", "Causeway switch (switch + 2 device processes)"),
+    ("dpdk-io", "DPDK vhost + io forwarding"),
+]
+DPDK_EDGES = [("flowgen", "flowgen (open loop)"), ("loop", "loop (tx_first + io, closed loop)")]
+SWITCH_DPDK_TARGET = 0.60  # the issue: frames/s through the switch >= 60% of the link's
+SWITCH_VM_TARGET = 0.80    # the issue: VM->VM TCP through the switch >= 80% of the link's
+
+
+def dpdk_rows(d):
+    """Rows with edge and middle names of this version (an older raw file
+    had one edge, flowgen, and middles named causeway and dpdk)."""
+    old = {"causeway": "causeway-link", "dpdk": "dpdk-io"}
+    out = []
+    for r in d["rows"]:
+        r = dict(r)
+        r.setdefault("edge", "flowgen")
+        r["middle"] = old.get(r["middle"], r["middle"])
+        out.append(r)
+    return out
+
+
+def paired_ratios(rows_a, rows_b, key, match):
+    """Per-run ratios a/b of `key`, pairing rows of the same run (runs are
+    interleaved, so the two rows of one run saw the same minute of load)."""
+    by_run = {match(r): r[key] for r in rows_b if r.get(key)}
+    return [r[key] / by_run[match(r)] for r in rows_a
+            if r.get(key) is not None and by_run.get(match(r))]
+
+
+def ratio_text(num, den, per_run, target=None):
+    """'0.42 (per run 0.38–0.47)' from the medians and the per-run ratios."""
+    if not num or not den:
+        return "–"
+    text = "%.2f" % (num[0] / den[0])
+    if len(per_run) > 1:
+        text += " (per run %.2f–%.2f)" % (min(per_run), max(per_run))
+    if target is not None:
+        text += ", target ≥ %.2f: %s" % (target, "met" if num[0] / den[0] >= target else
+                                          "**not met**")
+    return text
+
+
 def section_dpdk(raw, out, md):
     md.append("## 3. Against DPDK's own forwarder, driven by a real virtio driver "
               "(`bench/dpdk_bench.py`)\n")
@@ -248,72 +293,131 @@ def section_dpdk(raw, out, md):
         md.append("Not run.\n")
         return
     p = d["params"]
-    rows = d["rows"]
+    rows = dpdk_rows(d)
     md.append(
         "Topology: ONE `dpdk-testpmd` (DPDK %s) with two virtio-user ports "
-        "(`net_virtio_user0/1`, `queue_size=%d`, `--no-huge -m 1024 --no-pci`) in `flowgen` "
-        "mode is source and sink at once: each port sends UDP/IPv4 frames of the given size "
-        "and counts what arrives. Between its two vhost-user sockets sits either **Causeway** "
-        "(two `causeway device` processes joined by `--link`) or **DPDK**'s own forwarder (a "
-        "second testpmd with `net_vhost0/1`, `--forward-mode=io`).\n"
-        % (load_machine(raw).get("dpdk", "?"), p["queue_size"]))
+        "(`net_virtio_user0/1`, `queue_size=%d`, a fixed MAC each, `--no-huge -m 1024 "
+        "--no-pci`) is source and sink at once. Between its two vhost-user sockets sits the "
+        "middle: a **Causeway link** (two `causeway device` processes joined by `--link`), a "
+        "**Causeway switch** (a `causeway switch` with two `causeway device` processes, one "
+        "port each, started by `bench/cwswitch.py` exactly as `causeway run` starts a VM's "
+        "NIC: control sockets, a fresh port per NIC handed to the switch then to the device; "
+        "both ports in one domain, so no policy rule is evaluated, MAC anti-spoofing on), or "
+        "**DPDK**'s own forwarder (a second testpmd with `net_vhost0/1`, "
+        "`--forward-mode=io`).\n" % (load_machine(raw).get("dpdk", "?"), p["queue_size"]))
+    md.append(
+        "Two ways to drive it (the *edge*):\n\n"
+        "- **flowgen** (open loop): each port generates UDP/IPv4 frames (`--txpkts` minus 4 "
+        "bytes of FCS: 60 and 1496 bytes) as fast as it can and counts what arrives. testpmd "
+        "22.11's flowgen writes the same hard-coded MACs into every frame of both ports "
+        "(00:01:02:03:04:00 → :01), so one of the two ports always sends with a source MAC "
+        "that is not its own: the switch's anti-spoofing rightly drops it. flowgen therefore "
+        "drives the link and DPDK only (which ignore MACs).\n"
+        "- **loop** (closed loop): `start tx_first %d` puts %d frames per port in flight "
+        "(testpmd's txonly frames: source = the port's own MAC, destination = the other "
+        "port's, `--txpkts` bytes: 64 and 1500), then `io` forwarding with retry sends "
+        "every frame received on one port out of the other, unchanged, and never drops one. "
+        "The frames circulate through the middle; the rate is the loop's bottleneck. Every "
+        "middle runs this edge; **the switch/link ratio is taken from it**.\n"
+        % (p.get("loop_bursts", 0), p.get("loop_frames_per_port", 0)))
     md.append(
         "Pinning (taskset): the edge testpmd's two lcores on CPU %d; the middle on CPU %d "
-        "(testpmd's two lcores, or both Causeway device processes). So each middle has exactly "
-        "one core. The DPDK forwarder busy-polls that core; Causeway's devices sleep in "
-        "`epoll_wait` until a kick or a peer signal. Measurement: %g s warm-up after `start`, "
-        "then a %g s window between two `show port stats all` (testpmd interactive on a "
-        "pseudo-terminal): received frames and bytes of both ports together; Gbit/s = received "
-        "frame bytes × 8 (no CRC, no preamble). Middle CPU = utime+stime of its processes from "
-        "/proc/PID/stat over the same window. Idle = the middle's CPU over %g s with both "
-        "virtio-user ports attached and no traffic. %d run(s) per cell, interleaved.\n"
+        "(testpmd's two lcores, or every Causeway process of the middle). So each middle has "
+        "exactly one core. The DPDK forwarder busy-polls that core; Causeway's devices and "
+        "switch sleep in `epoll_wait` until a kick or a peer signal. Measurement: %g s "
+        "warm-up after `start`, then a %g s window between two `show port stats all` "
+        "(testpmd interactive on a pseudo-terminal): received frames and bytes of both ports "
+        "together; Gbit/s = received frame bytes × 8 (no CRC, no preamble). Middle CPU = "
+        "utime+stime of its processes from /proc/PID/stat over the same window. Idle = the "
+        "middle's CPU over %g s with both virtio-user ports attached and no traffic. %d "
+        "run(s) per cell, interleaved.\n"
         % (p["edge_cpu"], p["middle_cpu"], p["warmup_s"], p["duration_s"], p["idle_s"],
            p["runs"]))
     sizes = p["sizes"]
-    md.append("| middle | frame | received M frames/s | Gbit/s | middle CPU s/s | "
+    md.append("| edge | middle | frame | received M frames/s | Gbit/s | middle CPU s/s | "
               "middle CPU s per M frames | idle CPU s/s | others' CPU on the middle's core s/s |")
-    md.append("|---|---|---|---|---|---|---|---|")
+    md.append("|---|---|---|---|---|---|---|---|---|")
     get = {}
-    for kind in ("causeway", "dpdk"):
-        for size in sizes:
-            rs = [r for r in rows if r["middle"] == kind and r["size"] == size and "error" not in r]
-            get[kind, size] = rs
-            fails = len([r for r in rows if r["middle"] == kind and r["size"] == size
-                         and "error" in r])
-            md.append("| %s | %d B | %s | %s | %s | %s | %s | %s |%s" % (
-                "Causeway" if kind == "causeway" else "DPDK vhost + io fwd", size,
-                cell([r["mfps"] for r in rs], 3), cell([r["gbps"] for r in rs]),
-                cell([r["cpu_per_s"] for r in rs]), cell([r["cpu_per_mframe"] for r in rs], 3),
-                cell([r["idle_cpu_per_s"] for r in rs], 4),
-                cell([r.get("others_on_middle_cpu_per_s") for r in rs]),
-                (" %d run(s) failed" % fails) if fails else ""))
+    for edge, _ in DPDK_EDGES:
+        for kind, label in DPDK_MIDDLES:
+            for size in sizes:
+                cellrows = [r for r in rows if r["edge"] == edge and r["middle"] == kind
+                            and r["size"] == size]
+                if not cellrows:
+                    continue
+                rs = [r for r in cellrows if "error" not in r]
+                get[edge, kind, size] = rs
+                fails = len(cellrows) - len(rs)
+                md.append("| %s | %s | %d B | %s | %s | %s | %s | %s | %s |%s" % (
+                    edge, label, size,
+                    cell([r["mfps"] for r in rs], 3), cell([r["gbps"] for r in rs]),
+                    cell([r["cpu_per_s"] for r in rs]),
+                    cell([r["cpu_per_mframe"] for r in rs], 3),
+                    cell([r["idle_cpu_per_s"] for r in rs], 4),
+                    cell([r.get("others_on_middle_cpu_per_s") for r in rs]),
+                    (" %d run(s) failed" % fails) if fails else ""))
     md.append("")
     md.append("The last column is the middle's core busy with anything else (other engineers' "
               "builds and tests: /proc/stat busy time of that CPU minus the middle's own), a "
               "per-cell measure of how disturbed the window was; a middle that got less than "
               "a whole core was slowed by it.\n")
-    cw_idle = [r["idle_cpu_per_s"] for r in rows if r.get("middle") == "causeway"
+    # The switch against the link, same edge (loop), same run.
+    lines = []
+    for size in sizes:
+        sw, ln = get.get(("loop", "causeway-switch", size)), get.get(("loop", "causeway-link", size))
+        if not sw or not ln:
+            continue
+        per = paired_ratios(sw, ln, "mfps", lambda r: r["run"])
+        lines.append("- %d B: switch %s vs link %s M frames/s: ratio %s" % (
+            size, cell([r["mfps"] for r in sw], 3), cell([r["mfps"] for r in ln], 3),
+            ratio_text(summary([r["mfps"] for r in sw]), summary([r["mfps"] for r in ln]),
+                       per, SWITCH_DPDK_TARGET)))
+        cpu = paired_ratios(sw, ln, "cpu_per_mframe", lambda r: r["run"])
+        share = [r["switch_cpu_per_s"] / r["cpu_per_s"] for r in sw
+                 if r.get("switch_cpu_per_s") is not None and r.get("cpu_per_s")]
+        drops = {}
+        for r in sw:
+            for k, v in (r.get("switch_drops") or {}).items():
+                drops[k] = drops.get(k, 0) + v
+        lines.append("  CPU per frame: switch %s vs link %s s per M frames, ratio %s; the switch "
+                     "process's own share of the switch middle's CPU: %s; frames the switch "
+                     "dropped over all its runs (warm-up included): %s." % (
+                         cell([r["cpu_per_mframe"] for r in sw], 3),
+                         cell([r["cpu_per_mframe"] for r in ln], 3),
+                         ratio_text(summary([r["cpu_per_mframe"] for r in sw]),
+                                    summary([r["cpu_per_mframe"] for r in ln]), cpu),
+                         cell(share, 2),
+                         ", ".join("%s %d" % kv for kv in sorted(drops.items())) or "none"))
+    if lines:
+        md.append("**Switch vs link** (loop edge; ratio of the medians, and the range of the "
+                  "ratios of runs measured one after the other; the issue's target: frames/s "
+                  "through the switch at least %d%% of the link's):\n" % (SWITCH_DPDK_TARGET * 100))
+        md.extend(lines)
+        md.append("")
+    cw_idle = [r["idle_cpu_per_s"] for r in rows if r["middle"].startswith("causeway")
                and "idle_cpu_per_s" in r]
     if cw_idle:
-        md.append("**Idle check:** Causeway's two device processes used at most %.4f CPU-s per "
-                  "second (over %d idle windows of %g s; /proc/PID/stat counts in %d ms ticks), "
-                  "i.e. they sleep when there is no traffic; DPDK's forwarder uses a whole core "
-                  "idle or not.\n" % (max(cw_idle), len(cw_idle), p["idle_s"],
-                                      1000 // os.sysconf("SC_CLK_TCK")))
+        md.append("**Idle check:** Causeway's middles (link and switch) used at most %.4f CPU-s "
+                  "per second (over %d idle windows of %g s; /proc/PID/stat counts in %d ms "
+                  "ticks), i.e. they sleep when there is no traffic; DPDK's forwarder uses a "
+                  "whole core idle or not.\n" % (max(cw_idle), len(cw_idle), p["idle_s"],
+                                                 1000 // os.sysconf("SC_CLK_TCK")))
     others = summary([r.get("others_on_middle_cpu_per_s") for r in rows if "error" not in r])
     if others and others[0] > 0.2:
         md.append("**Warning:** other users' work took %.2f (%.2f–%.2f) of the middle's core "
                   "(median over all windows), so the middles ran on a fraction of a core and "
                   "the frame rates above measure that contention as much as the middles; they "
-                  "swing several-fold between runs. What holds regardless: the idle CPU, and "
-                  "the CPU seconds per million frames (cost per frame, not rate).\n"
-                  % others[:3])
+                  "swing between runs. What holds better: the idle CPU, the CPU seconds per "
+                  "million frames (cost per frame, not rate) and ratios of runs measured one "
+                  "after the other.\n" % others[:3])
     ratio = []
-    for size in sizes:
-        c, dd = summary([r["mfps"] for r in get["causeway", size]]), \
-            summary([r["mfps"] for r in get["dpdk", size]])
-        if c and dd:
-            ratio.append("%d B: Causeway %.2f× DPDK's frame rate" % (size, c[0] / dd[0]))
+    for edge, _ in DPDK_EDGES:
+        for size in sizes:
+            c = summary([r["mfps"] for r in get.get((edge, "causeway-link", size), [])])
+            dd = summary([r["mfps"] for r in get.get((edge, "dpdk-io", size), [])])
+            if c and dd:
+                ratio.append("%s %d B: Causeway link %.2f× DPDK's frame rate"
+                             % (edge, size, c[0] / dd[0]))
     if ratio:
         md.append("Medians compared: " + "; ".join(ratio) + ".\n")
     md.append(
@@ -331,17 +435,17 @@ def section_dpdk(raw, out, md):
         "(section 4, offloads on) and by engine_bench's 65536-byte frames.\n")
     if any(get.values()):
         plt = plt_module()
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-        kinds = ["causeway", "dpdk"]
-        labels = ["Causeway (2 device processes)", "DPDK vhost + io forwarding"]
-        groups = ["%d B" % s for s in sizes]
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
+        groups = [(e, s) for e, _ in DPDK_EDGES for s in sizes
+                  if any(get.get((e, k, s)) for k, _ in DPDK_MIDDLES)]
+        labels = ["%s\n%d B" % g for g in groups]
 
         def series(key):
             vals, errs = [], []
-            for k in kinds:
+            for k, _ in DPDK_MIDDLES:
                 v, e = [], []
-                for s in sizes:
-                    sm = summary([r[key] for r in get[k, s]])
+                for edge, s in groups:
+                    sm = summary([r[key] for r in get.get((edge, k, s), [])])
                     v.append(sm[0] if sm else None)
                     e.append((sm[1], sm[2]) if sm else (0, 0))
                 vals.append(v)
@@ -349,11 +453,13 @@ def section_dpdk(raw, out, md):
             return vals, errs
 
         v, e = series("mfps")
-        bar_groups(a1, groups, labels, v, e, "received M frames/s (both directions)")
+        bar_groups(a1, labels, [n for _, n in DPDK_MIDDLES], v, e,
+                   "received M frames/s (both directions)")
         a1.set_title("Throughput, middle on one core")
-        a1.legend(fontsize=8)
+        a1.legend(fontsize=7)
         v, e = series("cpu_per_mframe")
-        bar_groups(a2, groups, labels, v, e, "middle CPU seconds per M frames")
+        bar_groups(a2, labels, [n for _, n in DPDK_MIDDLES], v, e,
+                   "middle CPU seconds per M frames")
         a2.set_title("CPU cost per frame")
         fig.tight_layout()
         fig.savefig(os.path.join(out, "dpdk.png"), dpi=110)
@@ -361,7 +467,8 @@ def section_dpdk(raw, out, md):
         md.append("![dpdk](dpdk.png)\n")
     errs = [r for r in rows if "error" in r]
     for r in errs:
-        md.append("- failed: %s %d B run %d: %s" % (r["middle"], r["size"], r["run"], r["error"]))
+        md.append("- failed: %s %s %d B run %d: %s" % (r["edge"], r["middle"], r["size"],
+                                                       r["run"], r["error"]))
     if errs:
         md.append("")
 
@@ -388,6 +495,11 @@ def section_vm(raw, out, md):
         "size 1024, INTx interrupts because QEMU 7.2 under TCG crashes with vhost-user and "
         "MSI-X), per gmem strategy and offload setting (offloads on = checksum/TSO/ECN "
         "offered to both guests).\n"
+        "- **Causeway switch**: the same two VMs from one system file through `causeway run`: "
+        "each VM's device process on a port of one `causeway switch` (MAC and IPv4 "
+        "anti-spoofing on, both NICs in one domain so no policy rule is evaluated), gmem "
+        "persistent, offloads on: compared with the link setup of the same settings, it "
+        "shows what the switch costs.\n"
         "- **QEMU tap**: QEMU's best path on this host (no /dev/vhost-net): two plain QEMUs "
         "with `-netdev tap,vhost=off,vnet_hdr=on` and virtio-net-pci with its defaults "
         "(MSI-X, offloads on, RX queue 1024, TX queue 256: QEMU's maximum for tap), their "
@@ -415,6 +527,28 @@ def section_vm(raw, out, md):
     cells = [cell(vals(s, "ping", "rtt_avg_ms"), 3) for s, _ in setups]
     md.append("| ping RTT avg, ms | %s |" % " | ".join(cells))
     md.append("")
+    sw = [r for r in rows if r["setup"] == "cw-switch" and "error" not in r]
+    ln = [r for r in rows if r["setup"] == "cw-persistent-on" and "error" not in r]
+    if sw and ln:
+        md.append("### Switch vs link\n")
+        md.append("`cw-switch` against `cw-persistent-on` (same gmem, offloads, guests and "
+                  "tests; the two boot one after the other in every run): ratio of the "
+                  "medians, and the range of the ratios within each run. The issue's target: "
+                  "VM→VM TCP through the switch at least %d%% of the link's.\n"
+                  % (SWITCH_VM_TARGET * 100))
+        md.append("| test | switch | link | switch / link |")
+        md.append("|---|---|---|---|")
+        for test, label in VM_TESTS[:4] + [("ping", "ping RTT avg, ms (lower is better)")]:
+            key = "rtt_avg_ms" if test == "ping" else "mbps"
+            a = [r for r in sw if r["test"] == test and r.get(key) is not None]
+            b = [r for r in ln if r["test"] == test and r.get(key) is not None]
+            per = paired_ratios(a, b, key, lambda r: r["run"])
+            md.append("| %s | %s | %s | %s |" % (
+                label, cell([r[key] for r in a], 3 if test == "ping" else 0),
+                cell([r[key] for r in b], 3 if test == "ping" else 0),
+                ratio_text(summary([r[key] for r in a]), summary([r[key] for r in b]), per,
+                           SWITCH_VM_TARGET if test.startswith("tcp1") else None)))
+        md.append("")
     md.append("### Host CPU seconds per GB received\n")
     md.append(
         "Measured per test window (from the client's `start`/`end` console markers), utime+"
@@ -423,8 +557,9 @@ def section_vm(raw, out, md):
         "path outside QEMU). **QEMU** = the two QEMU processes in total: vCPU emulation (TCG, "
         "i.e. the guests' own work) plus QEMU's device model; for tap that includes QEMU's "
         "virtio-net/tap path and the host kernel's tap and bridge work done in QEMU's "
-        "syscalls, which cannot be separated from the vCPU time. Host kernel work in softirq "
-        "context charged to other processes is not counted for either.\n")
+        "syscalls, which cannot be separated from the vCPU time. For the switch setup the "
+        "devices cell is **devices + switch** (the `causeway switch` process). Host kernel "
+        "work in softirq context charged to other processes is not counted for either.\n")
     cpu_setups = [(s, n) for s, n in setups if s != "loopback"]
     md.append("| test (devices / QEMU) | " + " | ".join(n for _, n in cpu_setups) + " |")
     md.append("|---" * (len(cpu_setups) + 1) + "|")
@@ -432,8 +567,12 @@ def section_vm(raw, out, md):
         cells = []
         for s, _ in cpu_setups:
             dv = vals(s, test, "cpu_devices_per_gb")
+            sv = vals(s, test, "cpu_switch_per_gb")
             qv = vals(s, test, "cpu_qemu_per_gb")
-            cells.append("%s / %s" % (cell(dv, 2) if dv else "–", cell(qv, 1)))
+            dtext = cell(dv, 2) if dv else "–"
+            if sv:
+                dtext += " + " + cell(sv, 2)
+            cells.append("%s / %s" % (dtext, cell(qv, 1)))
         md.append("| %s | %s |" % (label, " | ".join(cells)))
     md.append("")
     errs = [r for r in rows if "error" in r]
@@ -471,17 +610,19 @@ def section_vm(raw, out, md):
     a2.set_ylabel("ms")
     a2.set_title("ping RTT (avg)")
     a2.grid(axis="y", alpha=0.3)
-    cv, ce, labels = [], [], []
+    cv, ce, labels, colors = [], [], [], []
+    color = {"devices": "tab:orange", "switch": "tab:green", "QEMU": "tab:blue"}
     for s, n in cpu_setups:
-        for key, what in (("cpu_devices_per_gb", "devices"), ("cpu_qemu_per_gb", "QEMU")):
+        for key, what in (("cpu_devices_per_gb", "devices"), ("cpu_switch_per_gb", "switch"),
+                          ("cpu_qemu_per_gb", "QEMU")):
             sm = summary(vals(s, "tcp1", key))
             if sm:
                 labels.append("%s\n%s" % (s, what))
+                colors.append(color[what])
                 cv.append(sm[0])
                 ce.append((sm[0] - sm[1], sm[2] - sm[0]))
     if cv:
-        a3.bar(range(len(cv)), cv, yerr=list(zip(*ce)), capsize=2,
-               color=["tab:orange" if "devices" in l else "tab:blue" for l in labels])
+        a3.bar(range(len(cv)), cv, yerr=list(zip(*ce)), capsize=2, color=colors)
         a3.set_xticks(range(len(cv)))
         a3.set_xticklabels(labels, rotation=60, ha="right", fontsize=6)
     a3.set_ylabel("host CPU s per GB (TCP, 1 stream)")

@@ -13,9 +13,10 @@
 #
 # Sections: (1) engine_bench, the device engine alone, when bench/engine is
 # built in this tree; (2) start-up time and device memory (bench/startup.py);
-# (3) Causeway against DPDK's vhost forwarder, driven by testpmd's virtio-user
-# (bench/dpdk_bench.py); (4) VM to VM: Causeway links against QEMU tap + bridge
-# in a private network namespace, and loopback (bench/vm_bench.py).
+# (3) Causeway (link and switch) against DPDK's vhost forwarder, driven by
+# testpmd's virtio-user (bench/dpdk_bench.py); (4) VM to VM: Causeway links and
+# a Causeway switch (causeway run) against QEMU tap + bridge in a private
+# network namespace, and loopback (bench/vm_bench.py).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +25,7 @@ QUICK=0
 for a in "$@"; do
   case $a in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option '$a' (see --help)" >&2; exit 2 ;;
   esac
 done

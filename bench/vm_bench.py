@@ -7,12 +7,17 @@ Setups (each run boots a fresh pair; runs are interleaved across setups):
   cw-persistent-off  the same, offloads off
   cw-map-on          gmem map-per-access, offloads on
   cw-map-off         gmem map-per-access, offloads off
+  cw-switch          `causeway run` of a system file: the same two VMs on one
+                     switch (a `causeway switch` process between the two
+                     devices), gmem persistent, offloads on: against
+                     cw-persistent-on, the switch's cost
   tap                two plain QEMUs, `-netdev tap,vhost=off,vnet_hdr=on`, both
                      taps in a Linux bridge, all inside a network namespace
                      made for the run (no /dev/vhost-net on this host)
   loopback           one plain QEMU without a NIC, iperf3 to 127.0.0.1
 
-Same kernel, initrd, memory, vCPUs, TCG flags and firmware everywhere. The
+Same kernel, initrd, memory, vCPUs, TCG flags, firmware and guest command
+line everywhere. The
 client guest runs the tests one after the other and prints `CWB start NAME`
 and `CWB end STATUS` around each; when the host sees a marker on the console
 it samples the utime+stime of the setup's processes, so each test gets the
@@ -24,6 +29,7 @@ Usage: bench/vm_bench.py --build DIR --out FILE [--runs N] [--seconds S]
 import argparse
 import base64
 import gzip
+import json
 import os
 import re
 import subprocess
@@ -36,13 +42,16 @@ from benchlib import (INITRD, KERNEL, children, cpu_total, kill_group, proc_cmdl
                       write_raw)
 
 QBOOT = "/usr/share/qemu/qboot.rom"
-BASE_CMDLINE = "console=ttyS0 quiet panic=-1 cryptomgr.notests"
+# no_timer_check: as Causeway's default command line (src/system/qemu.h), a
+# loaded TCG host can otherwise fail the guest's IO-APIC timer probe (panic).
+BASE_CMDLINE = "console=ttyS0 quiet panic=-1 cryptomgr.notests no_timer_check"
 MEM, CPUS = "256M", 1
 SERVER_IP, CLIENT_IP, PREFIX = "10.99.0.1", "10.99.0.2", 16
 MAC_S, MAC_C = "52:54:00:99:00:01", "52:54:00:99:00:02"
 
 SETUPS = {
     "cw-persistent-on": ("causeway", "persistent", "on"),
+    "cw-switch": ("switch", "persistent", "on"),
     "cw-persistent-off": ("causeway", "persistent", "off"),
     "cw-map-on": ("causeway", "map-per-access", "on"),
     "cw-map-off": ("causeway", "map-per-access", "off"),
@@ -118,12 +127,15 @@ def qemu_args(name, cmdline, netdev=None, mac=None):
 
 
 class Console:
-    """A VM process with its console captured; CPU samples taken at markers."""
+    """A VM process with its console captured; CPU samples taken at markers.
+    For `causeway run`, whose stdout carries every VM's console as `VM| line`,
+    marker_prefix ("cli| ") says whose lines hold the markers."""
 
-    def __init__(self, args, log_path, on_marker=None):
+    def __init__(self, args, log_path, on_marker=None, marker_prefix=""):
         self.lines = []
         self.cond = threading.Condition()
         self.on_marker = on_marker
+        self.marker_prefix = marker_prefix
         self.log = open(log_path, "w")
         self.log.write("$ " + " ".join(args) + "\n")
         self.log.flush()
@@ -137,8 +149,8 @@ class Console:
         for raw in self.proc.stdout:
             text = raw.decode(errors="replace").rstrip("\r\n")
             now = time.monotonic()
-            if self.on_marker and text.startswith("CWB "):
-                self.on_marker(text, now)
+            if self.on_marker and text.startswith(self.marker_prefix + "CWB "):
+                self.on_marker(text[len(self.marker_prefix):], now)
             with self.cond:
                 self.lines.append(text)
                 self.cond.notify_all()
@@ -147,9 +159,10 @@ class Console:
         with self.cond:
             self.cond.notify_all()
 
-    def text(self):
+    def text(self, prefix=""):
+        """The lines that start with prefix, without it."""
         with self.cond:
-            return "\n".join(self.lines)
+            return "\n".join(ln[len(prefix):] for ln in self.lines if ln.startswith(prefix))
 
     def wait_for(self, needle, timeout):
         deadline = time.monotonic() + timeout
@@ -170,13 +183,32 @@ class Console:
         self.reader.join(5)
         return True
 
-    def guest_status(self):
-        m = re.search(r"CAUSEWAY-GUEST: exit=(\d+)", self.text())
+    def guest_status(self, prefix=""):
+        m = re.search(r"CAUSEWAY-GUEST: exit=(\d+)", self.text(prefix))
         return int(m.group(1)) if m else None
 
     def close(self):
         kill_group(self.proc)
         self.log.close()
+
+
+class VmView:
+    """One VM of a `causeway run` (its `NAME| ` lines), shaped like a Console
+    for finish_pair: waiting for it waits for the launcher, which ends when
+    every VM has."""
+
+    def __init__(self, console, name):
+        self.console, self.prefix = console, name + "| "
+        self.log = console.log
+
+    def text(self):
+        return self.console.text(self.prefix)
+
+    def guest_status(self):
+        return self.console.guest_status(self.prefix)
+
+    def wait_exit(self, timeout):
+        return self.console.wait_exit(timeout)
 
 
 class Sampler:
@@ -319,6 +351,54 @@ def causeway_pair(build, setup, run, logs, seconds, udp, pings):
         os.rmdir(tmp)
 
 
+def switch_pair(build, setup, run, logs, seconds, udp, pings):
+    """The same two VMs from one system file through `causeway run`: one
+    switch, one NIC each (the addresses given, so the switch checks sources
+    as in any real system), same domain (no policy rule in the path)."""
+    _, gmem, offloads = SETUPS[setup]
+    tmp = tempfile.mkdtemp(prefix="cwb-vm-")
+    vms = []
+    for name, ip, mac, script in (
+            ("srv", SERVER_IP, MAC_S, SERVER_SCRIPT),
+            ("cli", CLIENT_IP, MAC_C, CLIENT_SCRIPT.format(
+                srv=SERVER_IP, t=seconds, udp=udp, pings=pings, limit=seconds + 15))):
+        vms.append({"name": name, "kernel": KERNEL, "initrd": INITRD,
+                    "cmdline": guest_cmdline(name, script, ip), "memory": MEM, "vcpus": CPUS,
+                    "gmem": gmem,
+                    "nics": [{"switch": "sw0", "mac": mac, "domain": "bench",
+                              "ipv4": "%s/%d" % (ip, PREFIX), "offloads": offloads == "on"}]})
+    path = os.path.join(tmp, "system.json")
+    with open(path, "w") as f:
+        json.dump({"vms": vms, "switches": [{"name": "sw0"}]}, f, indent=1)
+    sampler = Sampler()
+    run_ = None
+    try:
+        run_ = Console([os.path.join(build, "causeway"), "run", path],
+                       os.path.join(logs, "%s-run%d.log" % (setup, run)), sampler.sample,
+                       marker_prefix="cli| ")
+        for name in ("srv", "cli"):
+            if not run_.wait_for("%s| CAUSEWAY-GUEST: script-start" % name, 120):
+                raise RuntimeError("%s: guest %s did not start (log %s)"
+                                   % (setup, name, run_.log.name))
+        groups = {"devices": [], "switch": [], "qemu": []}
+        for pid in children(run_.proc.pid):
+            argv = proc_cmdline(pid)
+            kind = argv[1] if len(argv) > 1 else b""
+            groups["devices" if kind == b"device" else "switch" if kind == b"switch"
+                   else "qemu"].append(pid)
+        if [len(groups[g]) for g in ("devices", "switch", "qemu")] != [2, 1, 2]:
+            raise RuntimeError("%s: expected 2 devices, 1 switch and 2 QEMUs, found %r"
+                               % (setup, groups))
+        sampler.groups = groups
+        return finish_pair((VmView(run_, "srv"), VmView(run_, "cli")), sampler, setup, run,
+                           seconds, pings)
+    finally:
+        if run_:
+            run_.close()  # SIGTERM: the launcher stops everything it started
+        os.unlink(path)
+        os.rmdir(tmp)
+
+
 def remove_stale_namespaces():
     """Delete cwbench-PID-RUN namespaces left by a benchmark that was killed
     (its finally clause never ran): only this prefix, only for dead PIDs."""
@@ -423,6 +503,9 @@ def main():
                 elif SETUPS[setup][0] == "tap":
                     got = tap_pair(args.build, setup, run, logs, args.seconds, args.udp_rate,
                                    args.pings)
+                elif SETUPS[setup][0] == "switch":
+                    got = switch_pair(args.build, setup, run, logs, args.seconds,
+                                      args.udp_rate, args.pings)
                 else:
                     got = causeway_pair(args.build, setup, run, logs, args.seconds,
                                         args.udp_rate, args.pings)
