@@ -265,6 +265,24 @@ static bool offload_ok(const struct cw_frame *f)
 /* May the frame from port i reach port j? Evaluated at most once per
  * destination domain per frame (the verdict cache), so counters count
  * decisions, not copies. *deny_line: the denying rule's line, or -1. */
+static bool decide(struct cw_switch *sw, int from, int to, const struct cw_frame *f,
+                   int *deny_line)
+{
+    if (from == to)
+        return true;
+    int r = cw_policy_first_match(&sw->policy, from, to, f);
+    if (r >= 0) {
+        sw->rule_matched[r]++;
+        if (sw->policy.rules[r].action == CW_RULE_ALLOW)
+            return true;
+        *deny_line = (int)sw->policy.rules[r].line;
+        return false;
+    }
+    sw->default_deny++;
+    *deny_line = -1;
+    return false;
+}
+
 static bool allowed(struct cw_switch *sw, unsigned i, unsigned j, const struct cw_frame *f,
                     int *deny_line)
 {
@@ -273,18 +291,7 @@ static bool allowed(struct cw_switch *sw, unsigned i, unsigned j, const struct c
         return true;
     if (sw->verdict[to] >= 0)
         return sw->verdict[to] == 1; /* *deny_line kept from that evaluation */
-    int r = cw_policy_first_match(&sw->policy, from, to, f);
-    bool ok;
-    if (r >= 0) {
-        sw->rule_matched[r]++;
-        ok = sw->policy.rules[r].action == CW_RULE_ALLOW;
-        if (!ok)
-            *deny_line = (int)sw->policy.rules[r].line;
-    } else {
-        sw->default_deny++;
-        ok = false;
-        *deny_line = -1;
-    }
+    bool ok = decide(sw, from, to, f, deny_line);
     sw->verdict[to] = ok ? 1 : 0;
     return ok;
 }
@@ -307,6 +314,7 @@ static void deliver(struct cw_switch *sw, unsigned j, const uint8_t *ring, uint3
         __builtin_memcpy(dst + copied, ring + copied, len - copied);
     out->ops->tx_commit(out->ctx, len);
     out->tx_dirty = true;
+    sw->tx_dirty_mask |= 1ull << j;
     out->stats.tx_frames++;
     out->stats.tx_bytes += len - CW_NET_META_LEN;
 }
@@ -356,8 +364,11 @@ static void forward(struct cw_switch *sw, unsigned i, const uint8_t *ring, uint3
                 tell(sw, CW_SW_DROP_PORT_DOWN, i, (int)j, -1, &f);
                 return;
             }
-            __builtin_memset(sw->verdict, 0xff, sizeof(sw->verdict));
-            if (!allowed(sw, i, j, &f, &deny_line)) {
+            /* One destination: the verdict cache has nothing to save, so
+             * it is neither reset nor consulted (decide() evaluates the
+             * policy directly; same domain allows without evaluating). */
+            if (!decide(sw, sw->ports[i].cfg.domain, sw->ports[j].cfg.domain, &f,
+                        &deny_line)) {
                 in->stats.drops[CW_SW_DROP_POLICY]++;
                 tell(sw, CW_SW_DROP_POLICY, i, (int)j, deny_line, &f);
                 return;
@@ -404,23 +415,33 @@ bool cw_switch_round(struct cw_switch *sw, uint64_t *want, uint64_t now_ms)
 {
     sw->now_ms = now_ms;
     uint64_t in = *want, more = 0;
-    for (unsigned k = 0; k < CW_SW_MAX_PORTS; k++) {
-        unsigned i = (sw->rr + k) % CW_SW_MAX_PORTS;
-        if (!(in & (1ull << i)) || !sw->ports[i].ops)
-            continue;
-        if (serve(sw, i))
-            more |= 1ull << i;
-        sw->ports[i].ops->rx_flush(sw->ports[i].ctx);
+    /* Visit only the wanted ports (set bits), in the order rr, rr+1, ...
+     * wrapping: the bits at and above rr first, then those below. */
+    unsigned rr = sw->rr % CW_SW_MAX_PORTS;
+    uint64_t low = rr ? (1ull << rr) - 1u : 0;
+    uint64_t parts[2] = { in & ~low, in & low };
+    for (int h = 0; h < 2; h++) {
+        for (uint64_t m = parts[h]; m; m &= m - 1u) {
+            unsigned i = (unsigned)__builtin_ctzll(m);
+            if (!sw->ports[i].ops)
+                continue;
+            if (serve(sw, i))
+                more |= 1ull << i;
+            sw->ports[i].ops->rx_flush(sw->ports[i].ctx);
+        }
     }
     /* Next round starts one port later: under load no port is always the
      * first to find room in a shared destination. */
-    sw->rr = (sw->rr + 1u) % CW_SW_MAX_PORTS;
-    for (unsigned j = 0; j < CW_SW_MAX_PORTS; j++) {
-        if (sw->ports[j].tx_dirty && sw->ports[j].ops) {
+    sw->rr = (rr + 1u) % CW_SW_MAX_PORTS;
+    /* Destinations written to this round: one flush (one signal at most)
+     * each. */
+    for (uint64_t m = sw->tx_dirty_mask; m; m &= m - 1u) {
+        unsigned j = (unsigned)__builtin_ctzll(m);
+        if (sw->ports[j].tx_dirty && sw->ports[j].ops)
             sw->ports[j].ops->tx_flush(sw->ports[j].ctx);
-            sw->ports[j].tx_dirty = false;
-        }
+        sw->ports[j].tx_dirty = false;
     }
+    sw->tx_dirty_mask = 0;
     *want = more;
     return more != 0;
 }

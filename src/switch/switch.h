@@ -122,6 +122,7 @@ struct cw_switch {
     struct cw_fdb fdb;
     uint32_t budget;
     unsigned rr;              /* where the next round starts (fairness of order) */
+    uint64_t tx_dirty_mask;   /* bit j: ports[j].tx_dirty (flush visits only these) */
     uint64_t now_ms;          /* time of the current round */
     /* Log callback, at most log_burst events per log_interval_ms. */
     void (*on_drop)(void *ctx, const struct cw_sw_drop_event *ev);
