@@ -22,6 +22,7 @@
 #include "device_control.h"
 #include "../gmem/fault_guard.h"
 #include "../port/link.h"
+#include "../util/epoll_watch.h"
 #include "../util/log.h"
 #include "../util/sandbox.h"
 #include "../vhost/backend.h"
@@ -59,16 +60,12 @@ struct device {
 
 static void watch(struct device *d, int fd, uint64_t tag)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
-    if (fd >= 0 && epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        cw_log("epoll_ctl add fd %d: %s", fd, strerror(errno));
+    cw_epoll_watch(d->epfd, fd, tag);
 }
 
 static void unwatch(struct device *d, int fd)
 {
-    /* The fd may already be closed (then the kernel dropped it itself). */
-    if (fd >= 0)
-        epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+    cw_epoll_unwatch(d->epfd, fd);
 }
 
 static void emit_event(struct device *d, const char *line)

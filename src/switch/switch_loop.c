@@ -29,6 +29,7 @@
 
 #include "../port/port.h"
 #include "../system/control.h"
+#include "../util/epoll_watch.h"
 #include "../util/log.h"
 #include "../util/sandbox.h"
 #include "switch.h"
@@ -70,15 +71,12 @@ struct proc {
 
 static void watch(struct proc *p, int fd, uint64_t tag)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
-    if (fd >= 0 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        cw_log("epoll_ctl add fd %d: %s", fd, strerror(errno));
+    cw_epoll_watch(p->epfd, fd, tag);
 }
 
 static void unwatch(struct proc *p, int fd)
 {
-    if (fd >= 0)
-        epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+    cw_epoll_unwatch(p->epfd, fd);
 }
 
 /* ---- messages to the launcher ---- */
