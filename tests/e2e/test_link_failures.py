@@ -17,8 +17,8 @@ def test_driver_reload_recovers(env):
     # The guest resets the device (rmmod) and brings it back (modprobe): the
     # frontend stops the rings (GET_VRING_BASE) and sets them up again.
     na, nb = two_vm_nets(env)
-    a = env.vm("a", WAIT_PEER.format(peer=B_IP) + "nc -l -p 9000 >/dev/null\n",
-               ip=A_IP + "/24", nets=na)
+    # a only waits for b's "done"; it listens from its first moment.
+    a = env.vm("a", "nc -l -p 9000 >/dev/null\n", ip=A_IP + "/24", nets=na)
     b = env.vm("b", "set -e\n" + WAIT_PEER.format(peer=A_IP) + """
 rmmod virtio_net
 ip link show eth0 && exit 20 || true
@@ -28,7 +28,7 @@ ip link set eth0 up
 n=0; until ping -c 1 -W 1 {peer} >/dev/null 2>&1; do n=$((n+1)); [ $n -lt 30 ] || exit 21; sleep 1; done
 ping -c 5 -i 0.2 {peer}
 echo reload-ok
-echo done | nc {peer} 9000
+n=0; until echo done | nc {peer} 9000; do n=$((n+1)); [ $n -lt 30 ] || exit 22; sleep 1; done
 """.format(me=B_IP, peer=A_IP), ip=B_IP + "/24", nets=nb)
     b.expect_success(timeout=240)
     a.expect_success(timeout=60)
