@@ -93,18 +93,10 @@ int cw_cmd_device(int argc, char **argv)
                 cw_usage_error("--event-fd: '%s' is not an open file descriptor", optarg);
             cfg.event_fd = (int)v;
             break;
-        case 'C': {
-            int type = 0;
-            socklen_t tl = sizeof(type);
-            /* Only a SEQPACKET socket keeps message boundaries and carries fds. */
-            if (cw_parse_uint(optarg, 3, 1 << 20, &v) ||
-                getsockopt((int)v, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET)
+        case 'C':
+            if (cw_parse_control_fd(optarg, &cfg.control_fd))
                 cw_usage_error("--control-fd: '%s' is not an open SEQPACKET socket", optarg);
-            cfg.control_fd = (int)v;
-            /* Not inherited by anything this process might start. */
-            fcntl(cfg.control_fd, F_SETFD, FD_CLOEXEC);
             break;
-        }
         case 'S': cfg.no_sandbox = true; break;
         case 'h': device_usage(stdout); return 0;
         default:

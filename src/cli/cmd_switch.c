@@ -46,9 +46,8 @@ int cw_cmd_switch(int argc, char **argv)
             o.name = optarg;
             break;
         case 'c':
-            if (cw_parse_uint(optarg, 0, 1 << 20, &v) || fcntl((int)v, F_GETFD) < 0)
-                cw_usage_error("--control-fd: '%s' is not an open file descriptor", optarg);
-            o.control_fd = (int)v;
+            if (cw_parse_control_fd(optarg, &o.control_fd))
+                cw_usage_error("--control-fd: '%s' is not an open SEQPACKET socket", optarg);
             break;
         case 'b':
             if (cw_parse_uint(optarg, 1, 4096, &v))

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 
 int cw_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -64,6 +66,20 @@ int cw_parse_mac(const char *s, uint8_t mac[6])
     }
     if (mac[0] & 1)
         return -1; /* multicast/broadcast cannot be a NIC's address */
+    return 0;
+}
+
+int cw_parse_control_fd(const char *s, int *fd)
+{
+    uint64_t v;
+    int type = 0;
+    socklen_t tl = sizeof(type);
+    if (cw_parse_uint(s, 3, 1 << 20, &v) ||
+        getsockopt((int)v, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET)
+        return -1;
+    /* Not inherited by anything this process might start. */
+    fcntl((int)v, F_SETFD, FD_CLOEXEC);
+    *fd = (int)v;
     return 0;
 }
 

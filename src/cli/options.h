@@ -13,6 +13,10 @@ int cw_parse_size(const char *s, uint64_t *out);
 int cw_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* "52:54:00:12:34:56": a unicast MAC (the group bit must be clear). */
 int cw_parse_mac(const char *s, uint8_t mac[6]);
+/* An inherited launcher control socket: a number >= 3 naming an open
+ * SOCK_SEQPACKET socket (the only kind that keeps message boundaries and
+ * carries fds). Marked close-on-exec. */
+int cw_parse_control_fd(const char *s, int *fd);
 /* "on"/"off". */
 int cw_parse_onoff(const char *s, bool *out);
 /* Split "a=1,b=2,c" in place: each call returns the next key and its value
