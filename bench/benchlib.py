@@ -3,6 +3,7 @@ process start/stop, raw result files, and the summary statistics the report
 uses. Nothing here measures anything by itself."""
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -31,9 +32,56 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+VCPU_THREAD = re.compile(r"CPU \d+/(TCG|KVM)$")
+
+
+def vcpu_cpu_total(pids):
+    """CPU seconds of the vCPU threads ("CPU n/TCG", "CPU n/KVM") of QEMU
+    processes. The rest of a QEMU's CPU is its I/O side: the main loop that
+    runs virtio-net and tap (or, with vhost-user, turns the device's call
+    eventfd into an interrupt) and its helper threads; taken as the process
+    total minus this, because helper threads come and go and take their
+    counts with them."""
+    total = 0.0
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                    if not VCPU_THREAD.match(f.read().strip()):
+                        continue
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    text = f.read()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2:].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
 def cpu_total(pids):
     """Summed CPU seconds of several processes (a vanished one counts 0)."""
     return sum(cpu_seconds(p) or 0.0 for p in pids)
+
+
+def ctx_switches(pids):
+    """Summed context switches (voluntary: the process slept; involuntary: it
+    was preempted) of several processes, from /proc/PID/status."""
+    vol = invol = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        vol += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        invol += int(line.split()[1])
+        except OSError:
+            pass
+    return vol, invol
 
 
 def cpu_busy(cpu):

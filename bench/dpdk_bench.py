@@ -51,7 +51,7 @@ import tempfile
 import threading
 import time
 
-from benchlib import cpu_busy, cpu_total, kill_group, wait_for_path, write_raw
+from benchlib import cpu_busy, cpu_total, ctx_switches, kill_group, wait_for_path, write_raw
 from cwswitch import SwitchMiddle
 
 TESTPMD = "dpdk-testpmd"
@@ -262,12 +262,14 @@ def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
         ta = time.monotonic()
         sa = port_stats(edge.cmd("show port stats all"))
         ca, ba = cpu_total(pids), cpu_busy(MIDDLE_CPU)
+        xa = ctx_switches(pids)
         sw_a = cpu_total(pids[:1]) if kind == "causeway-switch" else None
         ta = (ta + time.monotonic()) / 2
         time.sleep(duration)
         tb = time.monotonic()
         sb = port_stats(edge.cmd("show port stats all"))
         cb, bb = cpu_total(pids), cpu_busy(MIDDLE_CPU)
+        xb = ctx_switches(pids)
         sw_b = cpu_total(pids[:1]) if kind == "causeway-switch" else None
         tb = (tb + time.monotonic()) / 2
         edge.cmd("stop")
@@ -297,17 +299,23 @@ def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
            # the middle's core busy with anything but the middle (other users' work)
            "others_on_middle_cpu_per_s": max(0.0, (bb - ba) - cpu) / dt,
            "cpu_per_mframe": cpu / (frames / 1e6) if frames else None,
-           "idle_cpu_per_s": idle_cpu, "idle_seconds": t1 - t0}
+           "idle_cpu_per_s": idle_cpu, "idle_seconds": t1 - t0,
+           # the middle's sleeps and preemptions per thousand frames: what
+           # sharing one core between processes costs
+           "sleeps_per_kframe": (xb[0] - xa[0]) / (frames / 1e3) if frames else None,
+           "preempts_per_kframe": (xb[1] - xa[1]) / (frames / 1e3) if frames else None}
     if switch_drops is not None:
         row["switch_drops"] = switch_drops
     if sw_a is not None:
         # of the middle's CPU, the switch process's own (the rest: devices)
         row["switch_cpu_per_s"] = (sw_b - sw_a) / dt
     print("dpdk: %-7s %-15s %5d B run %d: %.3f M frames/s, %.2f Gbit/s, middle CPU %.2f s/s "
-          "(%.3f s per M frames), idle CPU %.4f s/s, others on CPU %d %.2f s/s" % (
+          "(%.3f s per M frames), idle CPU %.4f s/s, others on CPU %d %.2f s/s, "
+          "per 1000 frames %.2f sleeps %.2f preemptions" % (
               edge_mode, kind, size, run, row["mfps"], row["gbps"], row["cpu_per_s"],
               row["cpu_per_mframe"] or 0, idle_cpu, MIDDLE_CPU,
-              row["others_on_middle_cpu_per_s"]), flush=True)
+              row["others_on_middle_cpu_per_s"], row["sleeps_per_kframe"] or 0,
+              row["preempts_per_kframe"] or 0), flush=True)
     if switch_drops:
         print("dpdk: %s %s %d B run %d: switch drops (whole run) %s" % (
             edge_mode, kind, size, run, ", ".join("%s %d" % kv for kv in sorted(switch_drops.items()))),

@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 
-from benchlib import (INITRD, KERNEL, children, cpu_total, kill_group, proc_cmdline,
+from benchlib import (INITRD, KERNEL, children, cpu_total, vcpu_cpu_total, kill_group, proc_cmdline,
                       write_raw)
 
 QBOOT = "/usr/share/qemu/qboot.rom"
@@ -109,7 +109,7 @@ def guest_cmdline(name, script, ip=None):
 
 def qemu_args(name, cmdline, netdev=None, mac=None):
     """Plain QEMU with exactly the flags `causeway vm` uses under TCG."""
-    a = ["qemu-system-x86_64", "-name", name, "-machine", "pc,memory-backend=mem0",
+    a = ["qemu-system-x86_64", "-name", "guest=%s,debug-threads=on" % name, "-machine", "pc,memory-backend=mem0",
          "-accel", "tcg,thread=multi", "-cpu", "max", "-m", MEM, "-smp", str(CPUS),
          "-object", "memory-backend-memfd,id=mem0,size=%s,share=on" % MEM,
          "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]
@@ -219,7 +219,10 @@ class Sampler:
         self.marks = []   # (marker text, time, {group: cpu seconds})
 
     def sample(self, text, now):
-        self.marks.append((text, now, {g: cpu_total(p) for g, p in self.groups.items()}))
+        cpu = {g: cpu_total(p) for g, p in self.groups.items()}
+        if "qemu" in self.groups:
+            cpu["qemu_vcpus"] = vcpu_cpu_total(self.groups["qemu"])
+        self.marks.append((text, now, cpu))
 
     def windows(self):
         """{test: (seconds, {group: cpu seconds})} from start/end marker pairs."""
@@ -289,6 +292,13 @@ def results_from(text, sampler, setup, run):
                 gb = r[1] / 1e9
                 for g in list(cpu if test in wins else []):
                     row["cpu_%s_per_gb" % g] = row["cpu_" + g] / gb if gb else None
+                if test in wins and "qemu_vcpus" in cpu:
+                    # QEMU's I/O side: everything but the vCPU threads
+                    io = cpu["qemu"] - cpu["qemu_vcpus"]
+                    row["cpu_qemu_io_per_gb"] = io / gb if gb else None
+                    row["cpu_net_path_per_gb"] = (
+                        (io + cpu.get("devices", 0.0) + cpu.get("switch", 0.0)) / gb
+                        if gb else None)
         rows.append(row)
     return rows
 

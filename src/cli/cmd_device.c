@@ -28,6 +28,8 @@ static void device_usage(FILE *f)
           "  --event-fd N           write link/readiness events to fd N\n"
           "  --control-fd N         launcher mode: take ports from the launcher's control\n"
           "                         socket N (docs/CONTROL.md) instead of --link\n"
+          "  --sched batch|normal   CPU scheduling class (default batch: a woken device\n"
+          "                         does not preempt a busy neighbour; docs/PERFORMANCE.md)\n"
           "  --no-sandbox           debugging only: run without the sandbox (seccomp\n"
           "                         allowlist, no capabilities; docs/ARCHITECTURE.md)\n",
           f);
@@ -42,7 +44,7 @@ int cw_cmd_device(int argc, char **argv)
         {"mrg-rxbuf", required_argument, NULL, 'r'}, {"ring-size", required_argument, NULL, 'R'},
         {"name", required_argument, NULL, 'n'},     {"event-fd", required_argument, NULL, 'e'},
         {"control-fd", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-        {"no-sandbox", no_argument, NULL, 'S'},
+        {"no-sandbox", no_argument, NULL, 'S'}, {"sched", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     struct cw_device_config cfg = {
@@ -98,6 +100,10 @@ int cw_cmd_device(int argc, char **argv)
                 cw_usage_error("--control-fd: '%s' is not an open SEQPACKET socket", optarg);
             break;
         case 'S': cfg.no_sandbox = true; break;
+        case 'P':
+            if (cw_sched_parse(optarg, &cfg.sched) < 0)
+                cw_usage_error("device: --sched '%s': expected batch or normal", optarg);
+            break;
         case 'h': device_usage(stdout); return 0;
         default:
             cw_usage_error("device: unknown or incomplete option '%s' (see causeway device --help)",

@@ -19,6 +19,7 @@ static void switch_usage(FILE *f)
           "                         protocol: docs/CONTROL.md)\n"
           "  --budget N             frames per port per round (1..4096, default 64)\n"
           "  --fdb-aging SECONDS    forget learned addresses after this (1..86400, default 300)\n"
+          "  --sched batch|normal   CPU scheduling class (default batch; docs/PERFORMANCE.md)\n"
           "  --no-sandbox           debugging only: do not enter the seccomp sandbox\n"
           "The launcher (causeway run) starts switches; this command is not meant to be\n"
           "run by hand.\n",
@@ -31,6 +32,7 @@ int cw_cmd_switch(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},      {"control-fd", required_argument, NULL, 'c'},
         {"budget", required_argument, NULL, 'b'},    {"fdb-aging", required_argument, NULL, 'a'},
         {"no-sandbox", no_argument, NULL, 'S'},      {"help", no_argument, NULL, 'h'},
+        {"sched", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     struct cw_switch_opts o = {.name = NULL, .control_fd = -1};
@@ -61,6 +63,10 @@ int cw_cmd_switch(int argc, char **argv)
             o.fdb_aging_ms = (uint32_t)v * 1000u;
             break;
         case 'S': o.no_sandbox = true; break;
+        case 'P':
+            if (cw_sched_parse(optarg, &o.sched) < 0)
+                cw_usage_error("switch: --sched '%s': expected batch or normal", optarg);
+            break;
         case 'h': switch_usage(stdout); return 0;
         default:
             cw_usage_error("switch: unknown or incomplete option '%s' (see causeway switch --help)",

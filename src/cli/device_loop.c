@@ -25,6 +25,7 @@
 #include "../util/epoll_watch.h"
 #include "../util/log.h"
 #include "../util/sandbox.h"
+#include "../util/sched.h"
 #include "../vhost/backend.h"
 
 enum tag {
@@ -453,6 +454,7 @@ int cw_device_run(const struct cw_device_config *cfg)
         return 1;
     }
     d->cfg = cfg;
+    cw_sched_apply(cfg->sched);
     d->rl = (struct cw_ratelimit)CW_RATELIMIT_INIT(1000, 5);
     for (int i = 0; i < LINK_FDS; i++)
         d->link_fds[i] = -1;

@@ -10,6 +10,7 @@
 
 #include "../core/net.h"
 #include "../gmem/guest_memory.h"
+#include "../util/sched.h"
 
 struct cw_device_config {
     const char *name;           /* for logs: "device NAME" */
@@ -22,6 +23,7 @@ struct cw_device_config {
     int control_fd;             /* launcher's control socket (docs/CONTROL.md), or -1;
                                  * excludes link_path: the port comes from the launcher */
     bool no_sandbox;            /* debugging only: serve without src/util/sandbox.h */
+    enum cw_sched sched;        /* CPU scheduling class (src/util/sched.h) */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */

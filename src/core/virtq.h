@@ -100,6 +100,16 @@ static inline bool cw_vq_ready(const struct cw_vq *vq) { return vq->ready && !cw
  * (re-reads avail->idx with acquire ordering). 0 when broken. */
 uint16_t cw_vq_avail_count(struct cw_vq *vq);
 
+/* Ask the CPU to start loading the buffer of the chain `ahead` entries past
+ * the next one to pop (write: the device will write it), and the descriptor
+ * of the one twice as far. A hint only: nothing is validated beyond
+ * choosing what to prefetch (a guest lying here wastes a cache line, it
+ * cannot make the device touch memory), and it does nothing for chains the
+ * driver has not yet published, indirect chains, or map-per-access.
+ * Why: the driver fills these from another CPU, so without it every frame
+ * waits for its descriptor, header and data to cross between cores. */
+void cw_vq_prefetch(const struct cw_vq *vq, uint16_t ahead, bool write);
+
 /* Pop the next chain into *c. 1: popped; 0: none available; -1: broken. */
 int cw_vq_pop(struct cw_vq *vq, struct cw_chain *c);
 

@@ -32,6 +32,7 @@
 #include "../util/epoll_watch.h"
 #include "../util/log.h"
 #include "../util/sandbox.h"
+#include "../util/sched.h"
 #include "switch.h"
 #include "switch_config.h"
 #include "tap.h"
@@ -575,6 +576,7 @@ int cw_switch_main(const struct cw_switch_opts *o)
         return 1;
     }
     p->o = o;
+    cw_sched_apply(o->sched);
     p->ctl = o->control_fd;
     p->epfd = p->sigfd = -1;
     p->rl = (struct cw_ratelimit)CW_RATELIMIT_INIT(1000, 5);

@@ -12,12 +12,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../util/sched.h"
+
 struct cw_switch_opts {
     const char *name;      /* for log lines; the config's "name" must match */
     int control_fd;        /* SOCK_SEQPACKET to the launcher */
     uint32_t budget;       /* frames per port per round; 0: CW_SW_DEFAULT_BUDGET */
     uint32_t fdb_aging_ms; /* 0: CW_FDB_DEFAULT_AGING_MS */
     bool no_sandbox;       /* debugging only: skip seccomp/capability drop */
+    enum cw_sched sched;   /* CPU scheduling class (src/util/sched.h) */
 };
 
 /* Run until the launcher closes the control socket or SIGTERM/SIGINT.

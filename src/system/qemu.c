@@ -34,7 +34,7 @@ pid_t cw_qemu_spawn(const struct cw_qemu_config *c, const int stdio[3], unsigned
         return -1;
     }
     bool kvm = !strcmp(c->accel, "kvm");
-    char mem[32], smp[16], memobj[96], qmparg[300];
+    char mem[32], smp[16], memobj[96], qmparg[300], namearg[128];
     snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)(c->mem >> 20));
     snprintf(smp, sizeof(smp), "%u", c->cpus);
     snprintf(memobj, sizeof(memobj), "memory-backend-memfd,id=mem0,size=%s,share=on", mem);
@@ -48,7 +48,14 @@ pid_t cw_qemu_spawn(const struct cw_qemu_config *c, const int stdio[3], unsigned
     const char *argv[64 + CW_QEMU_MAX_NICS * 6];
     int a = 0;
     argv[a++] = c->qemu;
-    argv[a++] = "-name"; argv[a++] = c->name;
+    /* Named threads ("CPU 0/TCG", ...): top and the benchmarks can then tell
+     * the guest's vCPUs from QEMU's own I/O work. */
+    if (snprintf(namearg, sizeof(namearg), "guest=%s,debug-threads=on", c->name) >=
+        (int)sizeof(namearg)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    argv[a++] = "-name"; argv[a++] = namearg;
     argv[a++] = "-machine"; argv[a++] = "pc,memory-backend=mem0";
     if (kvm) {
         argv[a++] = "-accel"; argv[a++] = "kvm";

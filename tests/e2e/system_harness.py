@@ -222,7 +222,10 @@ class System:
                 continue
             argv = [a.decode(errors="replace") for a in argv]
             if "-name" in argv:
-                out[("qemu", argv[argv.index("-name") + 1])] = int(pid)
+                # "guest=NAME,debug-threads=on"
+                opts = dict(o.split("=", 1) for o in argv[argv.index("-name") + 1].split(",")
+                            if "=" in o)
+                out[("qemu", opts.get("guest", ""))] = int(pid)
             elif len(argv) > 1 and argv[1] in ("device", "switch") and "--name" in argv:
                 out[(argv[1], argv[argv.index("--name") + 1])] = int(pid)
         return out
