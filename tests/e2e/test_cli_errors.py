@@ -69,6 +69,7 @@ def test_device_rejects_bad_input(env):
         (["--socket", "/tmp/x", "--ring-size", "3M"], "--ring-size: '3M'"),
         (["--socket", "/tmp/x", "--event-fd", "999"], "--event-fd: '999'"),
         (["--socket", "/tmp/x", "--bogus"], "unknown or incomplete option '--bogus'"),
+        (["--socket", "/tmp/x", "--sched", "fifo"], "--sched 'fifo': expected batch or normal"),
     ]
     for args, expect in cases:
         r = subprocess.run([CAUSEWAY, "device"] + args, capture_output=True, text=True, timeout=10)

@@ -61,6 +61,16 @@ def proc_status(pid):
     return out
 
 
+SCHED_OTHER, SCHED_BATCH = 0, 3
+
+
+def sched_policy(pid):
+    """Field 41 of /proc/PID/stat (after the parenthesised command name)."""
+    with open("/proc/%d/stat" % pid) as f:
+        text = f.read()
+    return int(text[text.rindex(")") + 2:].split()[38])
+
+
 def check_sandboxed(pid, what):
     st = proc_status(pid)
     check(st.get("Seccomp") == "2", "%s: Seccomp is %r, not 2 (filter)" % (what, st.get("Seccomp")))
@@ -203,6 +213,8 @@ def test_standalone_device_sandbox_and_fds(env):
         p, rd = start_device(env, "sbx", pass_fds=leaked)
         wait_ready(p, rd)
         check_sandboxed(p.pid, "device")
+        check(sched_policy(p.pid) == SCHED_BATCH,
+              "device: scheduling policy %d, not SCHED_BATCH" % sched_policy(p.pid))
         table = fds(p.pid)
         kinds = {fd: (k, i) for fd, k, i in table}
         inode = os.fstat(leak_memfd).st_ino
@@ -221,9 +233,12 @@ def test_standalone_device_sandbox_and_fds(env):
         check_sanitizers("device", open(p.log_path).read(), p.log_path)
         os.close(rd)
 
-        # --no-sandbox: the same device, unconfined (debugging only).
-        q, rd = start_device(env, "nosbx", extra=["--no-sandbox"])
+        # --no-sandbox: the same device, unconfined (debugging only); and
+        # --sched normal leaves it in the default class.
+        q, rd = start_device(env, "nosbx", extra=["--no-sandbox", "--sched", "normal"])
         wait_ready(q, rd, timeout=20)
+        check(sched_policy(q.pid) == SCHED_OTHER,
+              "--sched normal: policy %d, not SCHED_OTHER" % sched_policy(q.pid))
         st = proc_status(q.pid)
         check(st["Seccomp"] == "0", "--no-sandbox still has Seccomp %s" % st["Seccomp"])
         if os.geteuid() == 0:
@@ -475,3 +490,7 @@ def test_switch_sandboxed_and_maps_no_guest_memory(env):
           "the switch holds a guest memory fd")
     check("sandbox: entered" in s.switch_log(), "the switch did not say it entered its sandbox")
     check_sandboxed(sw, "switch sw0")
+    # A woken switch or device must not preempt its busy neighbours
+    # (src/util/sched.h): both run as SCHED_BATCH under causeway run.
+    check(sched_policy(sw) == SCHED_BATCH, "switch: policy %d, not SCHED_BATCH" % sched_policy(sw))
+    check(sched_policy(dev) == SCHED_BATCH, "device: policy %d, not SCHED_BATCH" % sched_policy(dev))
