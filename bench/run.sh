@@ -94,7 +94,9 @@ else
   OUT=$ROOT/bench/results
   RUNS=3
   ENGINE_ARGS=(--runs 3)
-  DPDK_ARGS=(--runs 3 --warmup 2 --duration 5 --idle 3)
+  # 5 runs: a two-process middle on one core swings between two speeds from
+  # run to run (docs/PERFORMANCE.md, "context switches"); 3 runs leave the median to luck.
+  DPDK_ARGS=(--runs 5 --warmup 2 --duration 5 --idle 3)
   VM_ARGS=(--runs 3 --seconds 5 --pings 20)
 fi
 rm -rf "$RAW/logs-dpdk" "$RAW/logs-vm"
