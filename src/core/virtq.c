@@ -584,10 +584,14 @@ bool cw_vq_set_notify(struct cw_vq *vq, bool enable)
         /* Spec "Available Buffer Notification Suppression": with EVENT_IDX
          * the driver ignores used->flags and kicks
          * when its avail idx passes avail_event. Enabled: ask for a kick on
-         * the very next entry. Disabled: point one behind what we consumed,
-         * a position the driver will not pass for another 65535 entries
-         * (and we rewrite it long before that). */
-        uint16_t ev = enable ? vq->last_avail_idx : (uint16_t)(vq->last_avail_idx - 1u);
+         * the driver's next entry, i.e. at the index it has published (as
+         * last read), not at last_avail_idx: after chains were given back
+         * (an RX frame that needs more buffers than are posted) those differ,
+         * and an event on an entry the driver published already is one it
+         * never kicks for. Disabled: point one behind what we consumed, a
+         * position the driver will not pass for another 65535 entries (and
+         * we rewrite it long before that). */
+        uint16_t ev = enable ? vq->avail_idx : (uint16_t)(vq->last_avail_idx - 1u);
         if (!write_avail_event(vq, ev))
             return false;
     } else {

@@ -707,6 +707,30 @@ static void test_notify_event_idx(void **state)
     assert_int_equal(sim_used_flags(&f->r), 0);
 }
 
+/* Chains popped and given back (an RX frame needing more buffers than the
+ * driver has posted): asking for a kick must ask for one on the driver's
+ * NEXT entry, not on the first given-back one, which the driver published
+ * already and whose publication it will never kick for again. A lost kick
+ * here stalled a receiving guest for good. */
+static void test_notify_event_idx_after_unpop(void **state)
+{
+    struct fx *f = *state;
+    start(f, 8, FEAT_ALL);
+    post1(f, 10, false);
+    post1(f, 10, false);
+    assert_int_equal(cw_vq_pop(&f->vq, &f->c), 1);
+    assert_int_equal(cw_vq_pop(&f->vq, &f->c), 1);
+    assert_int_equal(cw_vq_pop(&f->vq, &f->c), 0);
+    cw_vq_unpop(&f->vq, 2);
+    /* Two chains are still available, so the call says so... */
+    assert_true(cw_vq_set_notify(&f->vq, true));
+    /* ...but the kick it arms is for entry 2, the driver's next. */
+    uint16_t ev = sim_avail_event(&f->r);
+    assert_int_equal(ev, 2);
+    /* The driver's kick test (vring_need_event) for publishing 2 -> 3. */
+    assert_true((uint16_t)(3 - ev - 1) < (uint16_t)(3 - 2));
+}
+
 /* ---------------- hostile guests ---------------- */
 
 static void test_hostile_avail_idx_ahead(void **state)
@@ -1057,6 +1081,7 @@ int main(void)
         BOTH(test_interrupt_flags),
         BOTH(test_notify_flags),
         BOTH(test_notify_event_idx),
+        BOTH(test_notify_event_idx_after_unpop),
         BOTH(test_hostile_avail_idx_ahead),
         BOTH(test_hostile_avail_idx_backwards),
         BOTH(test_hostile_avail_count),
