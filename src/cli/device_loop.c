@@ -59,6 +59,12 @@ struct device {
     /* The 100 ms timer re-polls both queues when no notification asked for
      * it (see T_TIMER); unannounced counts the times that found frames. */
     bool timer_poll;
+    /* The last re-poll found frames and no notification has come since:
+     * counted at the next tick unless one arrives (a kick written just after
+     * the guest published, which TCG can delay by many microseconds, is late,
+     * not lost). */
+    bool unannounced_candidate;
+    uint64_t unannounced_tx, unannounced_rx;
     uint64_t unannounced;
     bool queue_error_logged[CW_NET_NUM_QUEUES];
     struct cw_ratelimit rl;
@@ -380,14 +386,13 @@ static void process(struct device *d)
         d->timer_poll = false;
         /* Frames nobody announced: a kick or a port signal went missing
          * somewhere (guest, QEMU, peer or here). Served now, at most 100 ms
-         * late instead of never; counted and logged so it does not hide. */
+         * late instead of never; if no notification follows before the next
+         * tick, counted and logged so it does not hide. */
         uint64_t tx = d->net->stats.tx_frames - tx_before, rx = d->net->stats.rx_frames - rx_before;
         if ((tx || rx) && !notification_pending(d)) {
-            d->unannounced++;
-            cw_log_limited(&d->rl, "the periodic re-poll found frames no notification announced: "
-                                   "%llu sent, %llu received (%llu times so far)",
-                           (unsigned long long)tx, (unsigned long long)rx,
-                           (unsigned long long)d->unannounced);
+            d->unannounced_candidate = true;
+            d->unannounced_tx = tx;
+            d->unannounced_rx = rx;
         }
     }
     if (d->has_link && d->link.up && cw_port_broken(&d->link.port))
@@ -445,6 +450,15 @@ static bool handle(struct device *d, uint64_t tag, uint32_t events)
             cw_log_limited(&d->rl, "timerfd: %s", strerror(errno));
         if (d->has_link && !d->link.up)
             cw_link_tick(&d->link);
+        if (d->unannounced_candidate) {
+            d->unannounced_candidate = false;
+            d->unannounced++;
+            cw_log_limited(&d->rl, "the periodic re-poll found frames no notification announced: "
+                                   "%llu sent, %llu received (%llu times so far)",
+                           (unsigned long long)d->unannounced_tx,
+                           (unsigned long long)d->unannounced_rx,
+                           (unsigned long long)d->unannounced);
+        }
         /* Safety net against a lost notification: look at both queues and
          * the port even though nothing said there is work. Only when idle,
          * so the count means "found work nobody announced". */
@@ -472,12 +486,12 @@ static bool handle(struct device *d, uint64_t tag, uint32_t events)
     case T_PORT_RX:
         cw_port_drain(own_port(d), cw_port_rx_data_fd(own_port(d)));
         d->want_rx = true;
-        d->timer_poll = false; /* announced after all */
+        d->timer_poll = d->unannounced_candidate = false; /* announced after all */
         return false;
     case T_PORT_TX:
         cw_port_drain(own_port(d), cw_port_tx_space_fd(own_port(d)));
         d->want_tx = true;
-        d->timer_poll = false;
+        d->timer_poll = d->unannounced_candidate = false;
         return false;
     case T_CONTROL:
         /* Without the launcher nobody can hand us a port again: stop. */
@@ -486,7 +500,7 @@ static bool handle(struct device *d, uint64_t tag, uint32_t events)
         if (tag >= T_KICK && tag < T_KICK + CW_NET_NUM_QUEUES) {
             int q = (int)(tag - T_KICK);
             cw_vhost_on_kick(&d->vhost, q);
-            d->timer_poll = false;
+            d->timer_poll = d->unannounced_candidate = false;
             if (q == CW_NET_TXQ)
                 d->want_tx = true;
             else
