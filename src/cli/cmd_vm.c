@@ -27,6 +27,7 @@
 
 #include "commands.h"
 #include "options.h"
+#include "../util/signals.h"
 #include "vm_qmp.h"
 #include "../core/net.h"
 #include "../gmem/guest_memory.h"
@@ -436,14 +437,7 @@ int cw_cmd_vm(int argc, char **argv)
                     .qemu_pid = -1};
     parse_args(&vm, argc, argv);
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    int sigfd = cw_signalfd_open((const int[]){SIGINT, SIGTERM, SIGCHLD, 0});
     const char *tmp = getenv("TMPDIR");
     snprintf(vm.dir, sizeof(vm.dir), "%s/causeway-XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
     if (sigfd < 0 || !mkdtemp(vm.dir)) {

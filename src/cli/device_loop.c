@@ -27,6 +27,7 @@
 #include "../util/log.h"
 #include "../util/sandbox.h"
 #include "../util/sched.h"
+#include "../util/signals.h"
 #include "../vhost/backend.h"
 
 enum tag {
@@ -407,15 +408,7 @@ static void process(struct device *d)
 
 static int setup_signals(struct device *d)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        return -1;
-    signal(SIGPIPE, SIG_IGN);
-    d->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    d->sigfd = cw_signalfd_open((const int[]){SIGINT, SIGTERM, SIGUSR1, 0});
     return d->sigfd < 0 ? -1 : 0;
 }
 

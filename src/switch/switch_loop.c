@@ -33,6 +33,7 @@
 #include "../util/log.h"
 #include "../util/sandbox.h"
 #include "../util/sched.h"
+#include "../util/signals.h"
 #include "switch.h"
 #include "switch_config.h"
 #include "tap.h"
@@ -546,14 +547,7 @@ static int setup(struct proc *p)
         cw_log("--control-fd %d is not a SOCK_SEQPACKET socket", p->ctl);
         return -1;
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        return -1;
-    signal(SIGPIPE, SIG_IGN);
-    p->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    p->sigfd = cw_signalfd_open((const int[]){SIGINT, SIGTERM, 0});
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (p->sigfd < 0 || p->epfd < 0) {
         cw_log("cannot set up the event loop: %s", strerror(errno));

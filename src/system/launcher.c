@@ -25,6 +25,7 @@
 #include "spawn.h"
 #include "host_tap.h"
 #include "../cli/vm_qmp.h"
+#include "../util/signals.h"
 
 #define CTL_MSGS_PER_TURN 16
 #define OUT_BYTES_PER_TURN (64u << 10)
@@ -722,14 +723,7 @@ static int setup(struct launcher *L)
 {
     const struct cw_system *sys = L->sys;
     char err[256];
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    L->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    L->sigfd = cw_signalfd_open((const int[]){SIGINT, SIGTERM, SIGCHLD, 0});
     L->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (L->sigfd < 0 || L->devnull < 0) {
         launcher_say("cannot set up: %s", strerror(errno));
