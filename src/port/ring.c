@@ -95,13 +95,10 @@ static inline uint32_t pad_for(const struct cw_ring *r, uint32_t rec)
     return rec <= to_end ? 0u : to_end;
 }
 
-/* Is there room for a record of len bytes (plus padding)? Reads the
- * consumer's cons once and validates it; marks the ring broken if it lies. */
-/* Inlined into reserve: it runs once per frame (measured with callgrind). */
-static inline __attribute__((always_inline)) bool prod_room(struct cw_ring *r, uint32_t len)
+/* Re-read the consumer's cons and validate it; marks the ring broken and
+ * returns false if it lies. */
+static bool prod_refresh(struct cw_ring *r)
 {
-    if (r->broken || !r->producer || len > r->max_record)
-        return false;
     /* Acquire: pairs with the consumer's release store of cons, so its reads
      * of the records it released happen before we overwrite that space. */
     uint32_t cons = __atomic_load_n(&r->sh->cons, __ATOMIC_ACQUIRE);
@@ -114,17 +111,38 @@ static inline __attribute__((always_inline)) bool prod_room(struct cw_ring *r, u
         r->broken = true;
         return false;
     }
-    uint32_t room = r->capacity - (uint32_t)(r->head - cons);
+    r->peer_seen = cons;
+    return true;
+}
+
+static inline bool fits(const struct cw_ring *r, uint32_t len)
+{
+    /* head - peer_seen <= capacity: peer_seen was validated against a head
+     * no larger than now, and reservations never go past the room it left. */
+    uint32_t room = r->capacity - (uint32_t)(r->head - r->peer_seen);
     uint32_t rec = rec_size(len);
     return pad_for(r, rec) + rec <= room;
+}
+
+/* Is there room for a record of len bytes (plus padding)? From the cached
+ * cons first; the shared one is read only when that is not enough. */
+/* Inlined into reserve: it runs once per frame (measured with callgrind). */
+static inline __attribute__((always_inline)) bool prod_room(struct cw_ring *r, uint32_t len)
+{
+    if (r->broken || !r->producer || len > r->max_record)
+        return false;
+    if (fits(r, len))
+        return true;
+    return prod_refresh(r) && fits(r, len);
 }
 
 void *cw_ring_reserve(struct cw_ring *r, uint32_t len)
 {
     if (!prod_room(r, len))
         return NULL;
-    uint32_t rec = rec_size(len);
-    uint32_t off = (r->head + pad_for(r, rec)) & (r->capacity - 1u);
+    uint32_t pad = pad_for(r, rec_size(len));
+    uint32_t off = (r->head + pad) & (r->capacity - 1u);
+    r->res_pad = pad;
     r->reserved = len;
     r->res_open = true;
     return r->sh->data + off + CW_RING_REC_HDR;
@@ -140,9 +158,9 @@ void cw_ring_commit(struct cw_ring *r, uint32_t len)
         r->broken = true;
         return;
     }
-    /* The padding decision is the one reserve made (same head, same
-     * reserved length), so the data already sits where we put the header. */
-    uint32_t pad = pad_for(r, rec_size(r->reserved));
+    /* The padding decision is the one reserve made (head has not moved
+     * since), so the data already sits where we put the header. */
+    uint32_t pad = r->res_pad;
     if (pad != 0) {
         write_hdr(r, r->head & (r->capacity - 1u), pad - CW_RING_REC_HDR, CW_RING_REC_PAD);
         r->head += pad;
@@ -189,10 +207,10 @@ bool cw_ring_prepare_wait_space(struct cw_ring *r, uint32_t len)
 
 /* ---- consumer ---- */
 
-const void *cw_ring_peek(struct cw_ring *r, uint32_t *len)
+/* Re-read the producer's prod and validate it; marks the ring broken and
+ * returns false if it lies. */
+static bool cons_refresh(struct cw_ring *r)
 {
-    if (r->broken || r->producer)
-        return NULL;
     /* Acquire: pairs with the producer's release store of prod, so the
      * records below prod are visible before we read them. */
     uint32_t prod = __atomic_load_n(&r->sh->prod, __ATOMIC_ACQUIRE);
@@ -200,15 +218,36 @@ const void *cw_ring_peek(struct cw_ring *r, uint32_t *len)
     uint32_t used = prod - pub;
     /* prod must be aligned, no more than capacity ahead of what we handed
      * back, and not behind what we already consumed privately. */
-    if ((prod & ALIGN_MASK) != 0 || used > r->capacity || used < r->pending)
-        goto broken;
-    uint32_t avail = used - r->pending; /* == prod - head, a multiple of 16 */
+    if ((prod & ALIGN_MASK) != 0 || used > r->capacity || used < r->pending) {
+        r->broken = true;
+        return false;
+    }
+    r->peer_seen = prod;
+    return true;
+}
+
+const void *cw_ring_peek(struct cw_ring *r, uint32_t *len)
+{
+    if (r->broken || r->producer)
+        return NULL;
+    /* Records up to the cached prod were published when it was read; look
+     * at the shared prod only once they are used up (at most once a call). */
+    uint32_t avail = r->peer_seen - r->head; /* a multiple of 16 */
+    bool refreshed = false;
 
     /* At most two records are examined: a PAD, then a FRAME at offset 0
      * (a PAD at offset 0 is refused, so the loop cannot spin). */
     for (;;) {
-        if (avail == 0)
-            return NULL;
+        if (avail == 0) {
+            if (refreshed)
+                return NULL;
+            if (!cons_refresh(r))
+                goto broken;
+            refreshed = true;
+            avail = r->peer_seen - r->head;
+            if (avail == 0)
+                return NULL;
+        }
         uint32_t off = r->head & (r->capacity - 1u);
         uint32_t to_end = r->capacity - off;
         /* Read the header once; every check below uses these locals, so a

@@ -51,7 +51,15 @@ struct cw_ring {
     uint32_t head;     /* own index: prod for the producer, cons for the consumer */
     uint32_t pending;  /* producer: bytes committed, not yet published; consumer: bytes released */
     uint32_t reserved; /* producer: length of the open reservation */
+    uint32_t res_pad;  /* producer: padding reserve put in front of it */
     uint32_t peek_len; /* consumer: record size (with header, aligned) of the last peek */
+    /* The peer's index as last read and validated: the producer's view of
+     * cons, the consumer's of prod. Reserve and peek work from it and
+     * re-read the shared one only when it no longer suffices (no room; no
+     * record), so a burst reads the peer's cache line once instead of once
+     * per frame. Trust is unchanged: every re-read value is validated
+     * before it replaces the cached one. */
+    uint32_t peer_seen;
     bool producer;     /* role, so cw_ring_woken knows which flag is ours */
     bool res_open;     /* producer: a reservation is open (reserved may be 0) */
     bool broken;       /* sticky: the peer broke the protocol; nothing more is touched */

@@ -1,10 +1,15 @@
 /* Forwarding table (see fdb.h). */
 #include "fdb.h"
 
+/* The address as a 48-bit key (two loads, not six; the byte order only has
+ * to be the same for every caller). */
 static uint64_t mac48(const uint8_t m[6])
 {
-    return (uint64_t)m[0] << 40 | (uint64_t)m[1] << 32 | (uint64_t)m[2] << 24 |
-           (uint64_t)m[3] << 16 | (uint64_t)m[4] << 8 | m[5];
+    uint32_t lo;
+    uint16_t hi;
+    __builtin_memcpy(&lo, m, 4);
+    __builtin_memcpy(&hi, m + 4, 2);
+    return (uint64_t)lo | (uint64_t)hi << 32;
 }
 
 /* splitmix64 finaliser over the address xor the seed: every input bit
@@ -75,16 +80,19 @@ static struct cw_fdb_entry *bucket(struct cw_fdb *t, const uint8_t mac[6])
     return t->dyn[hash(t, mac) & (CW_FDB_BUCKETS - 1u)];
 }
 
-int cw_fdb_lookup(const struct cw_fdb *t, const uint8_t mac[6], uint64_t now_ms)
+int cw_fdb_learned_port(const struct cw_fdb *t, const uint8_t mac[6], uint64_t now_ms)
 {
-    int p = cw_fdb_static_port(t, mac);
-    if (p >= 0)
-        return p;
     const struct cw_fdb_entry *b = t->dyn[hash(t, mac) & (CW_FDB_BUCKETS - 1u)];
     for (unsigned w = 0; w < CW_FDB_WAYS; w++)
         if (live(t, &b[w], now_ms) && mac_eq(b[w].mac, mac))
             return b[w].port;
     return -1;
+}
+
+int cw_fdb_lookup(const struct cw_fdb *t, const uint8_t mac[6], uint64_t now_ms)
+{
+    int p = cw_fdb_static_port(t, mac);
+    return p >= 0 ? p : cw_fdb_learned_port(t, mac, now_ms);
 }
 
 void cw_fdb_learn(struct cw_fdb *t, const uint8_t mac[6], uint16_t port, uint64_t now_ms)

@@ -55,6 +55,9 @@ int cw_fdb_add_static(struct cw_fdb *t, const uint8_t mac[6], uint16_t port);
 /* The static port of mac, or -1. */
 int cw_fdb_static_port(const struct cw_fdb *t, const uint8_t mac[6]);
 
+/* The live learned port of mac, or -1 (statics not consulted). */
+int cw_fdb_learned_port(const struct cw_fdb *t, const uint8_t mac[6], uint64_t now_ms);
+
 /* The port for mac (static first, then a live learned entry), or -1. */
 int cw_fdb_lookup(const struct cw_fdb *t, const uint8_t mac[6], uint64_t now_ms);
 

@@ -296,6 +296,32 @@ static bool allowed(struct cw_switch *sw, unsigned i, unsigned j, const struct c
     return ok;
 }
 
+/* ---- destination lookup ---- */
+
+static uint64_t dst_key(const uint8_t m[6])
+{
+    uint32_t lo;
+    uint16_t hi;
+    __builtin_memcpy(&lo, m, 4);
+    __builtin_memcpy(&hi, m + 4, 2);
+    return (uint64_t)lo | (uint64_t)hi << 32 | 1ull << 48;
+}
+
+/* The port for unicast dst sent from port `in`, or -1. */
+static int lookup_dst(struct cw_switch *sw, struct cw_sw_port *in, const uint8_t dst[6])
+{
+    uint64_t key = dst_key(dst);
+    if (in->dst_cache_key == key)
+        return in->dst_cache_port;
+    int d = cw_fdb_static_port(&sw->fdb, dst);
+    if (d >= 0) {
+        in->dst_cache_key = key;
+        in->dst_cache_port = (uint16_t)d;
+        return d;
+    }
+    return cw_fdb_learned_port(&sw->fdb, dst, sw->now_ms);
+}
+
 /* ---- delivery ---- */
 
 static void deliver(struct cw_switch *sw, unsigned j, const uint8_t *ring, uint32_t len,
@@ -350,7 +376,7 @@ static void forward(struct cw_switch *sw, unsigned i, const uint8_t *ring, uint3
 
     int deny_line = -1;
     if (!cw_mac_is_group(f.dst)) {
-        int d = cw_fdb_lookup(&sw->fdb, f.dst, sw->now_ms);
+        int d = lookup_dst(sw, in, f.dst);
         if (d >= 0) {
             unsigned j = (unsigned)d;
             if (j == i) {

@@ -100,6 +100,13 @@ struct cw_sw_port {
     const struct cw_net_port_ops *ops;   /* NULL: down */
     void *ctx;
     bool tx_dirty;                       /* committed frames to flush */
+    /* The last unicast destination sent from this port that the static
+     * table resolved (a VM mostly talks to one peer at a time): the MAC in
+     * the low 48 bits, bit 48 set when valid. A static entry never ages,
+     * moves or goes away, so a hit never goes stale. Saves the keyed hash
+     * per frame. */
+    uint64_t dst_cache_key;
+    uint16_t dst_cache_port;
     struct cw_sw_port_stats stats;
 };
 

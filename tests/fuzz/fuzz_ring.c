@@ -13,7 +13,8 @@
  * Checked: attach accepts exactly the documented parameters; a peeked record
  * lies wholly inside the data area and inside what the producer published,
  * with len <= max_record; a reservation never overlaps what the consumer has
- * not released (as read from the shared cons) and never passes the end of
+ * not released (by the last cons it published that the producer read: the
+ * ring caches it) and never passes the end of
  * the area; published indexes stay aligned and within capacity; once broken,
  * a side returns nothing and writes nothing more to the shared area; an
  * honest pair delivers exactly the committed records, in order. */
@@ -62,12 +63,18 @@ static void do_peek(struct st *s)
     struct cw_ring *r = &s->cons;
     bool was_broken = r->broken;
     uint32_t cons_before = __atomic_load_n(&s->sh->cons, __ATOMIC_RELAXED);
-    uint32_t prod = __atomic_load_n(&s->sh->prod, __ATOMIC_RELAXED);
+    uint32_t prod_shared = __atomic_load_n(&s->sh->prod, __ATOMIC_RELAXED);
+    uint32_t seen_before = r->peer_seen;
     uint32_t head = r->head;
     uint32_t len = 0xDEADBEEF;
     const uint8_t *p = cw_ring_peek(r, &len);
     /* peek writes nothing shared. */
     FUZZ_CHECK(__atomic_load_n(&s->sh->cons, __ATOMIC_RELAXED) == cons_before);
+    /* The prod peek works from is one the producer did publish: the cached
+     * one or the shared one just read. */
+    uint32_t prod = r->peer_seen;
+    if (!r->broken)
+        FUZZ_CHECK(prod == seen_before || prod == prod_shared);
     if (was_broken)
         FUZZ_CHECK(p == NULL);
     if (!p)
@@ -122,11 +129,18 @@ static void do_reserve(struct st *s, uint32_t len, uint8_t seed)
 {
     struct cw_ring *r = &s->prod;
     bool was_broken = r->broken;
-    uint32_t cons = __atomic_load_n(&s->sh->cons, __ATOMIC_RELAXED);
+    uint32_t cons_shared = __atomic_load_n(&s->sh->cons, __ATOMIC_RELAXED);
+    uint32_t seen_before = r->peer_seen;
     uint32_t head = r->head;
     uint8_t *p = cw_ring_reserve(r, len);
     if (was_broken)
         FUZZ_CHECK(p == NULL);
+    /* The cons reserve works from is one the consumer did publish (the
+     * cached one or the shared one just read); space below it was handed
+     * back, whatever the consumer claims later. */
+    uint32_t cons = r->peer_seen;
+    if (!r->broken)
+        FUZZ_CHECK(cons == seen_before || cons == cons_shared);
     if (!p) {
         /* Nothing to commit on (the device never commits after a failed
          * reserve either). */

@@ -414,7 +414,15 @@ static void consumer_at(struct pair *x, uint32_t at)
 {
     pair_setup(x, CAP, MAXREC);
     x->c.head = at;
+    x->c.peer_seen = at; /* everything before `at` was published and read */
     x->sh->cons = at;
+}
+
+/* The producer has used the room it last saw: its next reserve must read
+ * the shared cons (which the tests below make hostile). */
+static void producer_needs_cons(struct pair *x)
+{
+    x->p.peer_seen = x->p.head - CAP;
 }
 
 static void put_hdr(struct pair *x, uint32_t off, uint32_t len, uint32_t type)
@@ -598,12 +606,14 @@ static void test_hostile_cons(void **state)
     /* misaligned cons */
     consumer_advanced(&x);
     x.sh->cons = 8;
+    producer_needs_cons(&x);
     assert_null(cw_ring_reserve(&x.p, 10));
     assert_producer_dead(&x);
 
     /* cons ahead of what was published */
     consumer_advanced(&x);
     x.sh->cons = 96 + 16;
+    producer_needs_cons(&x);
     assert_null(cw_ring_reserve(&x.p, 10));
     assert_producer_dead(&x);
 
@@ -612,12 +622,14 @@ static void test_hostile_cons(void **state)
     consumer_advanced(&x);
     send1(&x, 40, 2); /* head 144, published 96 */
     x.sh->cons = 96 + 48;
+    producer_needs_cons(&x);
     assert_null(cw_ring_reserve(&x.p, 10));
     assert_producer_dead(&x);
 
     /* cons far behind (more than capacity) */
     consumer_advanced(&x);
     x.sh->cons = 96 - CAP - 16;
+    producer_needs_cons(&x);
     assert_false(cw_ring_prepare_wait_space(&x.p, 10));
     assert_producer_dead(&x);
 
@@ -626,14 +638,48 @@ static void test_hostile_cons(void **state)
     consumer_advanced(&x);
     send1(&x, 40, 2); /* head 144, published 96 */
     x.sh->cons = 144 - CAP - 16;
+    producer_needs_cons(&x);
     assert_null(cw_ring_reserve(&x.p, 10));
     assert_producer_dead(&x);
 
     /* cons moved backwards but within range: less room, not broken */
     consumer_advanced(&x);
     x.sh->cons = 0;
+    producer_needs_cons(&x);
     assert_non_null(cw_ring_reserve(&x.p, 10));
     assert_false(x.p.broken);
+    free(x.sh);
+}
+
+/* The peer's index is read once per burst, not per record: a value the
+ * peer writes while the cached one still suffices is not looked at, and a
+ * lie is caught as soon as it is needed. */
+static void test_peer_index_read_when_needed(void **state)
+{
+    (void)state;
+    struct pair x;
+    uint32_t len;
+    pair_setup(&x, CAP, MAXREC);
+    send1(&x, 40, 0);
+    send1(&x, 40, 1);
+    cw_ring_publish(&x.p);
+    recv1(&x, 40, 0);           /* reads prod: both records */
+    x.sh->prod = 8;             /* now a lie (misaligned) */
+    recv1(&x, 40, 1);           /* from the cached prod */
+    assert_false(x.c.broken);
+    assert_null(cw_ring_peek(&x.c, &len)); /* used up: reads the lie */
+    assert_true(x.c.broken);
+    free(x.sh);
+
+    pair_setup(&x, CAP, MAXREC);
+    x.sh->cons = 8;             /* a lie the producer has no need to read */
+    uint32_t sent = 0;
+    while (cw_ring_reserve(&x.p, MAXREC) != NULL) {
+        cw_ring_commit(&x.p, MAXREC);
+        sent++;
+    }
+    assert_true(sent >= 1);     /* the first capacity went by the cache */
+    assert_true(x.p.broken);    /* then it needed cons, and cons lied */
     free(x.sh);
 }
 
@@ -723,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_hostile_type),
         cmocka_unit_test(test_hostile_pad),
         cmocka_unit_test(test_hostile_cons),
+        cmocka_unit_test(test_peer_index_read_when_needed),
         cmocka_unit_test(test_two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
