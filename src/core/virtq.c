@@ -384,11 +384,22 @@ static enum cw_vq_error walk_chain(struct cw_vq *vq, uint16_t head, struct cw_ch
              * readable descriptors come before device writable ones. */
             if (!writable && c->n_in)
                 return CW_VQ_ERR_ORDER;
-            if (range_wraps(d.addr, d.len) || !cw_gmem_valid(vq->mem, d.addr, d.len))
+            if (range_wraps(d.addr, d.len))
                 return CW_VQ_ERR_BUF_ADDR;
+            /* Persistent strategy (rings translated): the check is the
+             * translation, done once here instead of again per access. */
+            uint8_t *host = NULL;
+            if (vq->desc != NULL) {
+                host = cw_gmem_translate(vq->mem, d.addr, d.len);
+                if (host == NULL)
+                    return CW_VQ_ERR_BUF_ADDR;
+            } else if (!cw_gmem_valid(vq->mem, d.addr, d.len)) {
+                return CW_VQ_ERR_BUF_ADDR;
+            }
             if (nseg >= CW_VQ_MAX_SEGS)
                 return CW_VQ_ERR_CHAIN_LONG;
             c->seg[nseg].gpa = d.addr;
+            c->seg[nseg].host = host;
             c->seg[nseg].len = d.len;
             nseg++;
             if (writable) {
@@ -616,7 +627,7 @@ bool cw_vq_set_notify(struct cw_vq *vq, bool enable)
 /* ---- copying data ---- */
 
 /* Copy between host memory and segments [first, first+count) of a chain,
- * starting `offset` bytes into them. One translate (or one gmem access) per
+ * starting `offset` bytes into them. One copy (or one gmem access) per
  * touched segment: as few, as large copies as the guest's layout allows. */
 static int64_t copy_segs(struct cw_vq *vq, const struct cw_chain *c, uint32_t first,
                          uint32_t count, uint32_t offset, uint8_t *host, uint32_t len,
@@ -625,7 +636,6 @@ static int64_t copy_segs(struct cw_vq *vq, const struct cw_chain *c, uint32_t fi
     if (!cw_vq_ready(vq))
         return -1;
     uint32_t done = 0;
-    bool translate = vq->desc != NULL;
     for (uint32_t s = first; s < first + count && done < len; s++) {
         uint32_t slen = c->seg[s].len;
         if (offset >= slen) {
@@ -636,8 +646,8 @@ static int64_t copy_segs(struct cw_vq *vq, const struct cw_chain *c, uint32_t fi
         if (n > len - done)
             n = len - done;
         uint64_t gpa = c->seg[s].gpa + offset;
+        void *p = c->seg[s].host ? c->seg[s].host + offset : NULL;
         offset = 0;
-        void *p = translate ? cw_gmem_translate(vq->mem, gpa, n) : NULL;
         int rc = 0;
         if (p) {
             if (to_guest)
@@ -684,8 +694,7 @@ static void *seg_ptr(struct cw_vq *vq, const struct cw_chain *c, uint32_t first,
     for (uint32_t s = first; s < first + count; s++) {
         uint32_t slen = c->seg[s].len;
         if (offset < slen)
-            return len <= slen - offset ? cw_gmem_translate(vq->mem, c->seg[s].gpa + offset, len)
-                                        : NULL;
+            return len <= slen - offset && c->seg[s].host ? c->seg[s].host + offset : NULL;
         offset -= slen;
     }
     return NULL;

@@ -45,9 +45,15 @@ enum cw_vq_error {
 
 const char *cw_vq_strerror(enum cw_vq_error e);
 
-/* One guest buffer: guest-physical address and length, already validated. */
+/* One guest buffer: guest-physical address and length, already validated.
+ * host: where it lies in this process when the strategy keeps guest memory
+ * mapped (translated once, when the chain is walked), else NULL. Valid
+ * until the chain goes back (push or unpop): the memory table cannot
+ * change while the device holds a chain, as both happen on one thread and
+ * a chain is never held across calls. */
 struct cw_seg {
     uint64_t gpa;
+    uint8_t *host;
     uint32_t len;
 };
 
