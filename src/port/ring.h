@@ -6,9 +6,10 @@
  *  - the capacity lives in each side's private struct cw_ring, never read
  *    from shared memory;
  *  - each side keeps its own index privately and only publishes it; the
- *    peer's index is read once per check and validated (0 <= prod - cons <=
- *    capacity, records well formed, lengths within bounds). A violation marks
- *    the ring broken; the caller takes the link down.
+ *    peer's index is read when the last value read no longer suffices, and
+ *    validated before it is used (0 <= prod - cons <= capacity, records well
+ *    formed, lengths within bounds). A violation marks the ring broken; the
+ *    caller takes the link down.
  * Notification suppression follows sDDF's protocol: a side about to sleep
  * sets its own "wake me" flag, issues a full barrier and re-checks; the other
  * side, after publishing, issues a full barrier and signals only if the flag

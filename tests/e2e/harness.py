@@ -49,34 +49,20 @@ def check_sanitizers(name, text, log_path):
         check(mark not in text, "%s: sanitizer report %r (log %s)" % (name, mark, log_path))
 
 
-class VM:
-    """One `causeway vm` process with its console captured."""
+class ConsoleProcess:
+    """A child process group whose output lines are collected with the time
+    they arrived (seconds since start) and written to a log. VM and
+    system_harness.System build on it."""
 
-    def __init__(self, name, script, ip=None, mtu=None, nets=(), gmem="persistent",
-                 mem="256M", extra_args=(), log_dir=None):
-        self.name = name
+    def _start(self, args, log_path, header=""):
         self.lines = []  # (time, text)
         self.cond = threading.Condition()
-        cmdline = [BASE_CMDLINE, "cw.name=" + name]
-        if ip:
-            cmdline.append("cw.ip=" + ip)
-        if mtu:
-            cmdline.append("cw.mtu=%d" % mtu)
-        cmdline.append("cw.script=" + base64.b64encode(script.encode()).decode())
-        cmdline = " ".join(cmdline)
-        if len(cmdline) > MAX_CMDLINE:
-            raise ValueError("guest script too long for the kernel command line (%d bytes)"
-                             % len(cmdline))
-        args = [CAUSEWAY, "vm", "--name", name, "--kernel", KERNEL, "--initrd", INITRD,
-                "--mem", mem, "--gmem", gmem, "--cmdline", cmdline]
-        for n in nets:
-            args += ["--net", n]
-        args += list(extra_args)
         self.args = args
-        self.log_path = os.path.join(log_dir or LOG_DIR, name + ".log")
-        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-        self.log = open(self.log_path, "w")
-        self.log.write("$ " + " ".join(args) + "\n")
+        self.log_path = log_path
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        self.log = open(log_path, "w")
+        self.log.write("$ " + " ".join(args) + "\n" + header)
+        self.log.flush()
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -99,8 +85,10 @@ class VM:
         with self.cond:
             return "\n".join(t for _, t in self.lines)
 
-    def wait_for(self, pattern, timeout=120):
-        """Wait until a console line matches; returns the match and its time."""
+    def _wait_line(self, pattern, timeout, prefix="", after=None, what=""):
+        """The first line starting with prefix (stripped before matching),
+        printed after `after` if given, that matches pattern: (match, time).
+        Fails once the timeout passes or the process ended without one."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         seen = 0
@@ -109,25 +97,71 @@ class VM:
                 while seen < len(self.lines):
                     t, text = self.lines[seen]
                     seen += 1
-                    m = rx.search(text)
-                    if m:
-                        return m, t
+                    if text.startswith(prefix) and (after is None or t > after):
+                        m = rx.search(text[len(prefix):])
+                        if m:
+                            return m, t
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and seen == len(self.lines)
                                  and not self.reader.is_alive()):
-                    raise TestFailure("%s: no line matching %r within %ds (log %s)"
-                                      % (self.name, pattern, timeout, self.log_path))
+                    raise TestFailure("%s: no line%s matching %r within %ds (log %s)"
+                                      % (self.name, what, pattern, timeout, self.log_path))
                 self.cond.wait(min(left, 0.5))
 
-    def wait_exit(self, timeout=240):
-        """Wait for the VM to end; returns (causeway vm status, guest script status)."""
+    def _wait_proc(self, timeout, what):
+        """The process's exit status, all its output read; kills it and fails
+        after timeout."""
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise TestFailure("%s: did not finish within %ds (log %s)"
-                              % (self.name, timeout, self.log_path))
+            raise TestFailure("%s: %s did not finish within %ds (log %s)"
+                              % (self.name, what, timeout, self.log_path))
         self.reader.join(5)
+        return rc
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class VM(ConsoleProcess):
+    """One `causeway vm` process with its console captured."""
+
+    def __init__(self, name, script, ip=None, mtu=None, nets=(), gmem="persistent",
+                 mem="256M", extra_args=(), log_dir=None):
+        self.name = name
+        cmdline = [BASE_CMDLINE, "cw.name=" + name]
+        if ip:
+            cmdline.append("cw.ip=" + ip)
+        if mtu:
+            cmdline.append("cw.mtu=%d" % mtu)
+        cmdline.append("cw.script=" + base64.b64encode(script.encode()).decode())
+        cmdline = " ".join(cmdline)
+        if len(cmdline) > MAX_CMDLINE:
+            raise ValueError("guest script too long for the kernel command line (%d bytes)"
+                             % len(cmdline))
+        args = [CAUSEWAY, "vm", "--name", name, "--kernel", KERNEL, "--initrd", INITRD,
+                "--mem", mem, "--gmem", gmem, "--cmdline", cmdline]
+        for n in nets:
+            args += ["--net", n]
+        args += list(extra_args)
+        self._start(args, os.path.join(log_dir or LOG_DIR, name + ".log"))
+
+    def wait_for(self, pattern, timeout=120):
+        """Wait until a console line matches; returns the match and its time."""
+        return self._wait_line(pattern, timeout)
+
+    def wait_exit(self, timeout=240):
+        """Wait for the VM to end; returns (causeway vm status, guest script status)."""
+        rc = self._wait_proc(timeout, "causeway vm")
         m = re.search(r"CAUSEWAY-GUEST: exit=(\d+)", self.output())
         return rc, (int(m.group(1)) if m else None)
 
@@ -145,17 +179,6 @@ class VM:
         except FileNotFoundError:
             return []
         return [int(p) for p in out.split()]
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
 
     def close(self):
         self.kill()

@@ -22,10 +22,9 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 
-from harness import BASE_CMDLINE, CAUSEWAY, INITRD, KERNEL, MAX_CMDLINE, TestFailure, check, \
+from harness import BASE_CMDLINE, CAUSEWAY, INITRD, KERNEL, MAX_CMDLINE, ConsoleProcess, check, \
     check_sanitizers
 
 
@@ -84,7 +83,7 @@ def write_system(env, name, vms, switches=None, uplinks=None, policy=None, on_fa
     return path
 
 
-class System:
+class System(ConsoleProcess):
     """One `causeway run` with its output captured and split by prefix."""
 
     def __init__(self, env, name, vms, extra_args=(), **kw):
@@ -92,39 +91,13 @@ class System:
         self.name = name
         self.path = write_system(env, name, vms, **kw)
         self.vm_names = [v["name"] for v in vms]
-        self.lines = []  # (time, text)
-        self.cond = threading.Condition()
-        self.args = [CAUSEWAY, "run"] + list(extra_args) + [self.path]
-        self.log_path = os.path.join(env.log_dir, name + ".log")
-        self.log = open(self.log_path, "w")
-        self.log.write("$ " + " ".join(self.args) + "\n")
         with open(self.path) as f:
-            self.log.write(f.read() + "\n")
-        self.log.flush()
-        self.t0 = time.monotonic()
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+            header = f.read() + "\n"
+        self._start([CAUSEWAY, "run"] + list(extra_args) + [self.path],
+                    os.path.join(env.log_dir, name + ".log"), header)
         env.vms.append(self)  # Env.cleanup() calls close()
 
-    def _read(self):
-        for raw in self.proc.stdout:
-            text = raw.decode(errors="replace").rstrip("\r\n")
-            now = time.monotonic() - self.t0
-            with self.cond:
-                self.lines.append((now, text))
-                self.cond.notify_all()
-            self.log.write("%8.3f %s\n" % (now, text))
-            self.log.flush()
-        with self.cond:
-            self.cond.notify_all()
-
     # --- output ---
-
-    def output(self):
-        with self.cond:
-            return "\n".join(t for _, t in self.lines)
 
     def console(self, vm):
         """Everything printed with the `vm| ` prefix (console and device logs)."""
@@ -145,26 +118,8 @@ class System:
         """Wait for a line (of one VM's prefix, if given) matching pattern;
         with `after` (a time wait_for returned), only a line printed later.
         Returns the match and the line's time."""
-        rx = re.compile(pattern)
-        prefix = vm + "| " if vm else ""
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self.cond:
-            while True:
-                while seen < len(self.lines):
-                    t, text = self.lines[seen]
-                    seen += 1
-                    if text.startswith(prefix) and (after is None or t > after):
-                        m = rx.search(text[len(prefix):])
-                        if m:
-                            return m, t
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and seen == len(self.lines)
-                                 and not self.reader.is_alive()):
-                    raise TestFailure("%s: no line%s matching %r within %ds (log %s)"
-                                      % (self.name, " of " + vm if vm else "", pattern, timeout,
-                                         self.log_path))
-                self.cond.wait(min(left, 0.5))
+        return self._wait_line(pattern, timeout, prefix=vm + "| " if vm else "", after=after,
+                               what=" of " + vm if vm else "")
 
     def guest_exit(self, vm):
         m = re.findall(r"^CAUSEWAY-GUEST: exit=(\d+)", self.console(vm), re.M)
@@ -177,13 +132,7 @@ class System:
     # --- the run ---
 
     def wait_exit(self, timeout=240):
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise TestFailure("%s: causeway run did not finish within %ds (log %s)"
-                              % (self.name, timeout, self.log_path))
-        self.reader.join(5)
+        rc = self._wait_proc(timeout, "causeway run")
         check_sanitizers(self.name, self.output(), self.log_path)
         return rc
 
@@ -243,17 +192,6 @@ class System:
         pid = self.pid_of(kind, name)
         os.kill(pid, sig)
         return pid
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
 
     def close(self):
         # SIGTERM first: the launcher stops its children and removes its
