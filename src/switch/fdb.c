@@ -1,23 +1,12 @@
 /* Forwarding table (see fdb.h). */
 #include "fdb.h"
 
-/* The address as a 48-bit key (two loads, not six; the byte order only has
- * to be the same for every caller). */
-static uint64_t mac48(const uint8_t m[6])
-{
-    uint32_t lo;
-    uint16_t hi;
-    __builtin_memcpy(&lo, m, 4);
-    __builtin_memcpy(&hi, m + 4, 2);
-    return (uint64_t)lo | (uint64_t)hi << 32;
-}
-
 /* splitmix64 finaliser over the address xor the seed: every input bit
  * reaches every output bit, so without the seed a peer cannot predict which
  * addresses share a bucket. */
 static uint64_t hash(const struct cw_fdb *t, const uint8_t m[6])
 {
-    uint64_t z = mac48(m) ^ t->seed;
+    uint64_t z = cw_mac_key(m) ^ t->seed;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
@@ -25,7 +14,7 @@ static uint64_t hash(const struct cw_fdb *t, const uint8_t m[6])
 
 static bool mac_eq(const uint8_t a[6], const uint8_t b[6])
 {
-    return mac48(a) == mac48(b);
+    return cw_mac_key(a) == cw_mac_key(b);
 }
 
 static bool live(const struct cw_fdb *t, const struct cw_fdb_entry *e, uint64_t now)

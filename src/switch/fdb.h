@@ -17,6 +17,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A MAC address as a 48-bit integer (two loads, not six; the byte order is
+ * the host's, the same for every caller). */
+static inline uint64_t cw_mac_key(const uint8_t m[6])
+{
+    uint32_t lo;
+    uint16_t hi;
+    __builtin_memcpy(&lo, m, 4);
+    __builtin_memcpy(&hi, m + 4, 2);
+    return (uint64_t)lo | (uint64_t)hi << 32;
+}
+
 #define CW_FDB_STATIC_SLOTS 256u /* power of two; at most half used (64 ports x 2) */
 #define CW_FDB_BUCKETS 1024u     /* power of two */
 #define CW_FDB_WAYS 4u

@@ -310,19 +310,10 @@ static bool allowed(struct cw_switch *sw, unsigned i, unsigned j, const struct c
 
 /* ---- destination lookup ---- */
 
-static uint64_t dst_key(const uint8_t m[6])
-{
-    uint32_t lo;
-    uint16_t hi;
-    __builtin_memcpy(&lo, m, 4);
-    __builtin_memcpy(&hi, m + 4, 2);
-    return (uint64_t)lo | (uint64_t)hi << 32 | 1ull << 48;
-}
-
 /* The port for unicast dst sent from port `in`, or -1. */
 static int lookup_dst(struct cw_switch *sw, struct cw_sw_port *in, const uint8_t dst[6])
 {
-    uint64_t key = dst_key(dst);
+    uint64_t key = cw_mac_key(dst) | 1ull << 48; /* bit 48: a valid entry */
     if (in->dst_cache_key == key)
         return in->dst_cache_port;
     int d = cw_fdb_static_port(&sw->fdb, dst);
