@@ -381,6 +381,42 @@ static void test_learning_and_aging(void **state)
     assert_int_equal(got(), B(P_LOW2));
 }
 
+/* The per-port cache of the last static destination never sends a frame to
+ * the previous destination: alternating NICs and a learned host behind an
+ * uplink each reach exactly their own port, and a learned host that ages
+ * out floods again (learned entries are never cached). */
+static void test_destination_cache(void **state)
+{
+    (void)state;
+    setup_switch(NULL, 0);
+    struct fspec s = sw_udp4(HOST_X, BCAST, IP4(192, 168, 0, 9), IP4(255, 255, 255, 255), 1, 2);
+    push(P_UPLINK, &s);
+    run();
+    clear_out();
+    static const struct { unsigned to; bool learned; } seq[] = {
+        {P_LOW2, false}, {P_UPLINK, true}, {P_LOW2, false}, {P_LOW2, false},
+        {P_UPLINK, true}, {P_LOW2, false},
+    };
+    for (unsigned k = 0; k < sizeof(seq) / sizeof(seq[0]); k++) {
+        s = seq[k].learned ? udp(P_LOW1, HOST_X, IP4(192, 168, 0, 9), 7)
+                           : udp(P_LOW1, MAC[P_LOW2], IPV4[P_LOW2], 7);
+        push(P_LOW1, &s);
+        run();
+        assert_int_equal(got(), B(seq[k].to));
+        clear_out();
+    }
+    now += 10001; /* X ages out; the cached static destination does not */
+    s = udp(P_LOW1, HOST_X, IP4(192, 168, 0, 9), 7);
+    push(P_LOW1, &s);
+    run();
+    assert_int_equal(got(), B(P_LOW2) | B(P_UPLINK));
+    clear_out();
+    s = udp(P_LOW1, MAC[P_LOW2], IPV4[P_LOW2], 7);
+    push(P_LOW1, &s);
+    run();
+    assert_int_equal(got(), B(P_LOW2));
+}
+
 static void test_fdb_bounded(void **state)
 {
     (void)state;
@@ -1452,6 +1488,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_refusals),
         cmocka_unit_test(test_learning_and_aging),
+        cmocka_unit_test(test_destination_cache),
         cmocka_unit_test(test_fdb_bounded),
         cmocka_unit_test(test_flood_and_unicast_policy),
         cmocka_unit_test(test_spoof_mac),
