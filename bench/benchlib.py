@@ -16,20 +16,25 @@ INITRD = os.path.join(GUEST, "initramfs.cpio.gz")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid):
-    """utime+stime of one process (all its threads), in seconds; None once it is gone.
+def stat_cpu_seconds(path):
+    """utime+stime from a /proc stat file (a process's or one thread's), in
+    seconds; None once it is gone.
 
-    Fields 14 and 15 of /proc/PID/stat count clock ticks spent by every
-    thread of the process; the command name (field 2) may hold spaces, so
-    the fields are counted after its closing parenthesis."""
+    Fields 14 and 15 count clock ticks; the command name (field 2) may hold
+    spaces, so the fields are counted after its closing parenthesis."""
     try:
-        with open("/proc/%d/stat" % pid) as f:
+        with open(path) as f:
             text = f.read()
     except OSError:
         return None
     fields = text[text.rindex(")") + 2:].split()
     # fields[0] is field 3 (state): utime is field 14, stime field 15.
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_seconds(pid):
+    """utime+stime of one process (all its threads), in seconds; None once it is gone."""
+    return stat_cpu_seconds("/proc/%d/stat" % pid)
 
 
 VCPU_THREAD = re.compile(r"CPU \d+/(TCG|KVM)$")
@@ -53,12 +58,9 @@ def vcpu_cpu_total(pids):
                 with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
                     if not VCPU_THREAD.match(f.read().strip()):
                         continue
-                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                    text = f.read()
             except OSError:
                 continue
-            fields = text[text.rindex(")") + 2:].split()
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            total += stat_cpu_seconds("/proc/%d/task/%s/stat" % (pid, tid)) or 0.0
     return total
 
 
