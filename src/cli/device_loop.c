@@ -71,6 +71,24 @@ struct device {
     struct cw_ratelimit rl;
 };
 
+/* Work to look at for a reason other than the 100 ms re-poll (queues set
+ * up, the link changed, a frontend message): what the next round finds is
+ * not the timer's finding. */
+static void want_both(struct device *d)
+{
+    d->want_tx = d->want_rx = true;
+    d->timer_poll = false;
+}
+
+/* A doorbell or a port signal arrived: whatever the last re-poll found was
+ * announced after all. */
+static void notified(struct device *d, bool tx, bool rx)
+{
+    d->want_tx |= tx;
+    d->want_rx |= rx;
+    d->timer_poll = d->unannounced_candidate = false;
+}
+
 static void watch(struct device *d, int fd, uint64_t tag)
 {
     cw_epoll_watch(d->epfd, fd, tag);
@@ -190,8 +208,7 @@ static void on_queues_changed(void *ctx)
     for (int q = 0; q < CW_NET_NUM_QUEUES; q++)
         if (cw_vq_ready(&d->net->vq[q]))
             d->queue_error_logged[q] = false; /* a driver reset clears a broken queue */
-    d->want_tx = d->want_rx = true;
-    d->timer_poll = false;
+    want_both(d);
 }
 
 static const struct cw_vhost_events vhost_events = {
@@ -230,8 +247,7 @@ static void on_link_state(void *ctx, struct cw_link *l, bool up)
     cw_net_set_link(d->net, up);
     cw_log("link %s (%s)", up ? "up" : "down", d->cfg->link_path);
     emit_event(d, up ? "link up\n" : "link down\n");
-    d->want_tx = d->want_rx = true;
-    d->timer_poll = false;
+    want_both(d);
 }
 
 static const struct cw_link_events link_events = {
@@ -258,8 +274,7 @@ static void ctl_set_link(struct device *d, bool up, const char *reason)
         cw_log("link %s", up ? "up" : "down");
     if (cw_device_ctl_link(d->cfg->control_fd, up, reason) < 0)
         cw_log_limited(&d->rl, "control: cannot report the link: %s", strerror(errno));
-    d->want_tx = d->want_rx = true;
-    d->timer_poll = false;
+    want_both(d);
 }
 
 static void ctl_drop_port(struct device *d, const char *reason)
@@ -467,8 +482,7 @@ static bool handle(struct device *d, uint64_t tag, uint32_t events)
     case T_VHOST_CONN:
         if (!cw_vhost_on_conn(&d->vhost))
             cw_log("frontend disconnected: %s", d->vhost.last_error);
-        d->want_tx = d->want_rx = true;
-        d->timer_poll = false;
+        want_both(d);
         return false;
     case T_LINK_LISTEN:
         cw_link_on_listen(&d->link);
@@ -478,13 +492,11 @@ static bool handle(struct device *d, uint64_t tag, uint32_t events)
         return false;
     case T_PORT_RX:
         cw_port_drain(own_port(d), cw_port_rx_data_fd(own_port(d)));
-        d->want_rx = true;
-        d->timer_poll = d->unannounced_candidate = false; /* announced after all */
+        notified(d, false, true);
         return false;
     case T_PORT_TX:
         cw_port_drain(own_port(d), cw_port_tx_space_fd(own_port(d)));
-        d->want_tx = true;
-        d->timer_poll = d->unannounced_candidate = false;
+        notified(d, true, false);
         return false;
     case T_CONTROL:
         /* Without the launcher nobody can hand us a port again: stop. */
@@ -493,11 +505,7 @@ static bool handle(struct device *d, uint64_t tag, uint32_t events)
         if (tag >= T_KICK && tag < T_KICK + CW_NET_NUM_QUEUES) {
             int q = (int)(tag - T_KICK);
             cw_vhost_on_kick(&d->vhost, q);
-            d->timer_poll = d->unannounced_candidate = false;
-            if (q == CW_NET_TXQ)
-                d->want_tx = true;
-            else
-                d->want_rx = true;
+            notified(d, q == CW_NET_TXQ, q != CW_NET_TXQ);
         }
         (void)events;
         return false;
