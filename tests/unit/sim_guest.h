@@ -105,6 +105,13 @@ struct vring_used_elem sim_used_elem(struct sim_vring *r, uint16_t i);
 uint16_t sim_used_flags(struct sim_vring *r);
 uint16_t sim_avail_event(struct sim_vring *r);
 
+/* The driver's kick test with EVENT_IDX (the spec's vring_need_event):
+ * does publishing old_idx -> new_idx pass the device's event index? */
+static inline bool sim_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+    return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
 /* One buffer of a chain to build. gpa 0: allocate it (filled in). */
 struct sim_seg {
     uint32_t len;
