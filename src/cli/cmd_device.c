@@ -30,6 +30,9 @@ static void device_usage(FILE *f)
           "                         socket N (docs/CONTROL.md) instead of --link\n"
           "  --sched batch|normal   CPU scheduling class (default batch: a woken device\n"
           "                         does not preempt a busy neighbour; docs/PERFORMANCE.md)\n"
+          "  --busy-poll USEC       after traffic, keep polling this long before arming\n"
+          "                         notifications and sleeping (default 0: never; at most\n"
+          "                         1000000; idle still sleeps; docs/PERFORMANCE.md)\n"
           "  --no-sandbox           debugging only: run without the sandbox (seccomp\n"
           "                         allowlist, no capabilities; docs/ARCHITECTURE.md)\n",
           f);
@@ -45,6 +48,7 @@ int cw_cmd_device(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},     {"event-fd", required_argument, NULL, 'e'},
         {"control-fd", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
         {"no-sandbox", no_argument, NULL, 'S'}, {"sched", required_argument, NULL, 'P'},
+        {"busy-poll", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     struct cw_device_config cfg = {
@@ -100,6 +104,11 @@ int cw_cmd_device(int argc, char **argv)
                 cw_usage_error("--control-fd: '%s' is not an open SEQPACKET socket", optarg);
             break;
         case 'S': cfg.no_sandbox = true; break;
+        case 'B':
+            if (cw_parse_uint(optarg, 0, 1000000, &v))
+                cw_usage_error("--busy-poll: '%s' is not microseconds from 0 to 1000000", optarg);
+            cfg.busy_poll_us = (uint32_t)v;
+            break;
         case 'P':
             if (cw_sched_parse(optarg, &cfg.sched) < 0)
                 cw_usage_error("device: --sched '%s': expected batch or normal", optarg);

@@ -14,16 +14,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "device_control.h"
 #include "../gmem/fault_guard.h"
 #include "../port/link.h"
 #include "../util/epoll_watch.h"
+#include "../util/busy_poll.h"
 #include "../util/log.h"
 #include "../util/sandbox.h"
 #include "../util/sched.h"
@@ -69,6 +72,7 @@ struct device {
     uint64_t unannounced;
     bool queue_error_logged[CW_NET_NUM_QUEUES];
     struct cw_ratelimit rl;
+    struct cw_busy_poll busy; /* --busy-poll */
 };
 
 /* Work to look at for a reason other than the 100 ms re-poll (queues set
@@ -391,6 +395,43 @@ static bool notification_pending(struct device *d)
     return n > 0 && poll(p, n, 0) > 0;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Polling (src/util/busy_poll.h): the queues and the port stop arming
+ * notifications while it is on. */
+static void set_polling(struct device *d, bool on)
+{
+    d->net->polling = on;
+    struct cw_port *p = live_port(d);
+    if (p)
+        p->polling = on;
+}
+
+static void after_round(struct device *d)
+{
+    uint64_t frames = d->net->stats.tx_frames + d->net->stats.rx_frames;
+    switch (cw_busy_after_round(&d->busy, frames, d->want_tx || d->want_rx, now_ns)) {
+    case CW_BUSY_SLEEP:
+        return;
+    case CW_BUSY_POLL_YIELD:
+        sched_yield();
+        /* fall through */
+    case CW_BUSY_POLL:
+        set_polling(d, true);
+        want_both(d);
+        return;
+    case CW_BUSY_ARM:
+        set_polling(d, false);
+        want_both(d);
+        return;
+    }
+}
+
 static void process(struct device *d)
 {
     uint64_t tx_before = d->net->stats.tx_frames, rx_before = d->net->stats.rx_frames;
@@ -525,6 +566,7 @@ int cw_device_run(const struct cw_device_config *cfg)
     }
     d->cfg = cfg;
     cw_sched_apply(cfg->sched);
+    cw_busy_init(&d->busy, (uint64_t)cfg->busy_poll_us * 1000u);
     d->rl = (struct cw_ratelimit)CW_RATELIMIT_INIT(1000, 5);
     for (int i = 0; i < LINK_FDS; i++)
         d->link_fds[i] = -1;
@@ -586,6 +628,13 @@ int cw_device_run(const struct cw_device_config *cfg)
 
     bool stop = false;
     while (!stop) {
+        /* Polling: nothing is armed, so no kick or port signal is due; the
+         * other fds (frontend, control, timer) can wait a few rounds. */
+        if (cw_busy_skip_events(&d->busy)) {
+            process(d);
+            after_round(d);
+            continue;
+        }
         struct epoll_event evs[16];
         int timeout = (d->want_tx || d->want_rx) ? 0 : -1;
         int n = epoll_wait(d->epfd, evs, 16, timeout);
@@ -597,8 +646,12 @@ int cw_device_run(const struct cw_device_config *cfg)
         }
         for (int i = 0; i < n && !stop; i++)
             stop = handle(d, evs[i].data.u64, evs[i].events);
-        if (!stop)
+        if (!stop) {
+            if (d->busy.polling)
+                set_polling(d, true); /* the port may have been attached anew */
             process(d);
+            after_round(d);
+        }
     }
     print_stats(d);
     status = 0;

@@ -24,6 +24,7 @@ struct cw_device_config {
                                  * excludes link_path: the port comes from the launcher */
     bool no_sandbox;            /* debugging only: serve without src/util/sandbox.h */
     enum cw_sched sched;        /* CPU scheduling class (src/util/sched.h) */
+    uint32_t busy_poll_us;      /* busy window after traffic (src/util/busy_poll.h), 0: off */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */

@@ -307,6 +307,8 @@ enum cw_net_result cw_net_tx(struct cw_net *n)
         if (r == 0) {
             /* Empty: re-arm kicks, then look once more for a chain that
              * raced with the re-arming. */
+            if (n->polling)
+                break;
             if (cw_vq_set_notify(vq, true)) {
                 cw_vq_set_notify(vq, false);
                 continue;
@@ -620,6 +622,12 @@ enum cw_net_result cw_net_rx(struct cw_net *n)
 
     uint16_t published = vq->published_used;
     bool released = false;
+    /* Buffers were asked for (the queue ran dry) and we are here to use
+     * them: no more refill kicks until it runs dry again. A driver that
+     * reads used->flags (no EVENT_IDX: DPDK's virtio PMD) would otherwise
+     * kick on every refill from then on. */
+    if (vq->notify_enabled)
+        cw_vq_set_notify(vq, false);
     uint32_t done = 0;
     enum cw_net_result res = CW_NET_IDLE;
 
@@ -639,6 +647,10 @@ enum cw_net_result cw_net_rx(struct cw_net *n)
         uint16_t popped = 0;
         enum rx_rc rc = rx_one(n, frame, len, &popped);
         if (rc == RX_NOBUF) {
+            if (n->polling) {
+                res = CW_NET_BLOCKED;
+                break;
+            }
             /* Ask for a kick on the next refill, then look again: buffers
              * added meanwhile (more than the ones just given back) would
              * otherwise go unnoticed until the next kick that never comes. */

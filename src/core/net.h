@@ -83,7 +83,7 @@ struct cw_net_params {
 
 /* Result of one processing call. */
 enum cw_net_result {
-    CW_NET_IDLE,    /* nothing left; notifications armed */
+    CW_NET_IDLE,    /* nothing left; notifications armed (unless polling) */
     CW_NET_MORE,    /* budget used up, work remains: call again soon */
     CW_NET_BLOCKED, /* TX: port full. RX: guest has no buffers (kick armed). */
     CW_NET_BROKEN,  /* a queue is broken; see the queue's error */
@@ -97,6 +97,12 @@ struct cw_net {
     uint32_t guest_hdr_len; /* 10 or 12 */
     uint32_t budget;
     bool link_up;
+    /* The caller will look again soon without waiting for a notification
+     * (it is polling while traffic flows): an empty TX queue or a full RX
+     * queue does not ask the driver for a kick. A driver kick costs it a
+     * syscall and wakes us for work we would find anyway. Clear it, and
+     * call again, before sleeping: that pass arms and re-checks. */
+    bool polling;
     struct virtio_net_config config;
     const struct cw_net_port_ops *port;
     void *port_ctx;

@@ -78,5 +78,7 @@ void cw_fault_guard_remove(void *base)
 
 bool cw_fault_guard_take_tripped(void)
 {
-    return atomic_exchange(&tripped, false);
+    /* Asked after every round of the data path: a plain load first, the
+     * locked exchange only in the rare case the guard fired. */
+    return atomic_load_explicit(&tripped, memory_order_relaxed) && atomic_exchange(&tripped, false);
 }

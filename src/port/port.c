@@ -243,6 +243,8 @@ static void *port_tx_reserve(void *ctx, uint32_t len)
      * for records it cannot see. Then ask for a signal and re-check. */
     if (p->tx.pending != 0)
         port_tx_flush(p);
+    if (p->polling)
+        return NULL;
     if (cw_ring_prepare_wait_space(&p->tx, len))
         return cw_ring_reserve(&p->tx, len);
     return NULL;
@@ -274,6 +276,8 @@ static const void *port_rx_peek(void *ctx, uint32_t *len)
      * for it), then ask for a signal and re-check. */
     if (p->rx.pending != 0)
         port_rx_flush(p);
+    if (p->polling)
+        return NULL;
     if (cw_ring_prepare_wait_data(&p->rx))
         return cw_ring_peek(&p->rx, len);
     return NULL;

@@ -46,6 +46,9 @@ struct cw_port {
     struct cw_ring tx; /* ring[side] */
     struct cw_ring rx; /* ring[1 - side] */
     struct cw_port_stats stats;
+    /* The owner polls while traffic flows: an empty RX ring or a full TX
+     * ring does not ask the peer for a signal (see cw_net.polling). */
+    bool polling;
 };
 
 /* A power of two within [CW_PORT_MIN_CAPACITY, CW_PORT_MAX_CAPACITY]. */

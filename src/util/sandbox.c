@@ -172,6 +172,8 @@ static void add_common(struct filter *f)
     allow(f, SCMP_SYS(epoll_wait));
     allow(f, SCMP_SYS(epoll_pwait));
     allow(f, SCMP_SYS(epoll_ctl));
+    /* The busy window's hand-over of the core while traffic flows. */
+    allow(f, SCMP_SYS(sched_yield));
     allow(f, SCMP_SYS(read));
     allow(f, SCMP_SYS(write));
     allow(f, SCMP_SYS(close));

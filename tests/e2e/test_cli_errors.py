@@ -70,6 +70,8 @@ def test_device_rejects_bad_input(env):
         (["--socket", "/tmp/x", "--event-fd", "999"], "--event-fd: '999'"),
         (["--socket", "/tmp/x", "--bogus"], "unknown or incomplete option '--bogus'"),
         (["--socket", "/tmp/x", "--sched", "fifo"], "--sched 'fifo': expected batch or normal"),
+        (["--socket", "/tmp/x", "--busy-poll", "2000000"], "--busy-poll: '2000000'"),
+        (["--socket", "/tmp/x", "--busy-poll", "-5"], "--busy-poll: '-5'"),
     ]
     for args, expect in cases:
         r = subprocess.run([CAUSEWAY, "device"] + args, capture_output=True, text=True, timeout=10)

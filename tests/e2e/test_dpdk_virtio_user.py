@@ -1,6 +1,7 @@
 """Causeway's device driven by an independent virtio-net driver: DPDK's
 virtio-user PMD (testpmd), no VM involved. One testpmd transmits into device
 A, the link carries the frames to device B, a second testpmd receives them."""
+import os
 import re
 import shutil
 import signal
@@ -30,7 +31,22 @@ def accumulated(text, key):
     return int(m.group(1)) if m else None
 
 
+def cpu_seconds(pid):
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_testpmd_txonly_to_rxonly(env):
+    run_txonly_to_rxonly(env, [])
+
+
+def test_testpmd_busy_poll(env):
+    """--busy-poll: the same traffic arrives, and once it stops the devices
+    go back to sleep (the window follows traffic, it is not polling at idle)."""
+    run_txonly_to_rxonly(env, ["--busy-poll", "200"])
+
+
+def run_txonly_to_rxonly(env, extra):
     if not shutil.which(TESTPMD):
         raise Skip("dpdk-testpmd not installed (Debian package dpdk-dev)")
     link = env.link()
@@ -38,7 +54,7 @@ def test_testpmd_txonly_to_rxonly(env):
     devs = {}
     for n in ("a", "b"):
         devs[n] = env.spawn([CAUSEWAY, "device", "--name", n, "--socket", socks[n],
-                             "--link", link], "device-" + n)
+                             "--link", link] + extra, "device-" + n)
     time.sleep(0.5)
     # testpmd without -i runs until its stdin reaches end of file.
     rx = env.spawn(testpmd_args(socks["b"], "cw-rx", "rxonly"), "testpmd-rx",
@@ -47,6 +63,7 @@ def test_testpmd_txonly_to_rxonly(env):
     tx = env.spawn(testpmd_args(socks["a"], "cw-tx", "txonly"), "testpmd-tx",
                    stdin=subprocess.PIPE)
     time.sleep(8)
+    idle_cpu = None
     for p in (tx, rx):
         p.stdin.close()
         try:
@@ -54,6 +71,11 @@ def test_testpmd_txonly_to_rxonly(env):
         except subprocess.TimeoutExpired:
             p.kill()
         time.sleep(1)
+        if p is tx:
+            # Traffic has stopped; testpmd rx still holds device b's queues.
+            before = sum(cpu_seconds(d.pid) for d in devs.values())
+            time.sleep(2)
+            idle_cpu = sum(cpu_seconds(d.pid) for d in devs.values()) - before
     for p in devs.values():
         p.send_signal(signal.SIGTERM)
         p.wait(10)
@@ -68,3 +90,4 @@ def test_testpmd_txonly_to_rxonly(env):
     sa, sb = device_stats(out["a"]), device_stats(out["b"])
     check(sa and sa[1] >= sent * 0.9, "device a forwarded %r of %d" % (sa, sent))
     check(sb and sb[2] >= got, "device b delivered %r, testpmd counted %d" % (sb, got))
+    check(idle_cpu < 0.1, "devices %s used %.2f CPU-s in 2 s without traffic" % (extra, idle_cpu))

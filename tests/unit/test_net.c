@@ -1058,6 +1058,61 @@ static void test_rx_no_buffers(void **state)
     assert_int_equal(f->n->stats.rx_frames, 1);
 }
 
+/* A driver without EVENT_IDX (DPDK's virtio PMD) kicks on every refill while
+ * used->flags allows it. Once the device is back to using buffers it must
+ * say so, or every refill burst costs the driver a kick for as long as the
+ * port never runs empty (a budget-limited round ends with frames waiting). */
+static void test_rx_refill_kicks_stop_when_buffers_flow(void **state)
+{
+    struct nfx *f = *state;
+    struct cw_net_params p = all_params;
+    p.budget = 2;
+    nfx_start_p(f, &p, F_V1 | F_INDIR, 16, 16);
+    uint8_t fr[1000];
+    build_plain(fr, 1000, 3);
+    struct virtio_net_hdr_mrg_rxbuf m = hdr_none();
+    for (int i = 0; i < 5; i++)
+        peer_send(f, &m, fr, 1000);
+    assert_int_equal(cw_net_rx(f->n), CW_NET_BLOCKED);
+    assert_int_equal(sim_used_flags(&f->rx), 0); /* the next refill kicks */
+    guest_rx_post(f, 5, 2048);
+    /* Budget used up, frames still waiting, buffers there: no kicks. */
+    assert_int_equal(cw_net_rx(f->n), CW_NET_MORE);
+    assert_int_equal(f->in.count, 3);
+    assert_int_equal(sim_used_flags(&f->rx), VRING_USED_F_NO_NOTIFY);
+    assert_int_equal(cw_net_rx(f->n), CW_NET_MORE);
+    assert_int_equal(sim_used_flags(&f->rx), VRING_USED_F_NO_NOTIFY);
+    assert_int_equal(cw_net_rx(f->n), CW_NET_IDLE);
+    assert_int_equal(f->n->stats.rx_frames, 5);
+}
+
+/* Polling (cw_net.polling): the caller will look again by itself, so an
+ * empty TX queue and a full RX queue ask the driver for nothing; the first
+ * call with polling off arms both as usual. */
+static void test_polling_arms_nothing(void **state)
+{
+    struct nfx *f = *state;
+    nfx_start_p(f, &all_params, F_V1 | F_INDIR, 16, 16);
+    uint8_t fr[64];
+    build_plain(fr, 64, 1);
+    struct virtio_net_hdr_mrg_rxbuf h = hdr_none();
+    f->n->polling = true;
+    guest_tx(f, &h, 12, fr, 64, 0);
+    assert_int_equal(cw_net_tx(f->n), CW_NET_IDLE);
+    assert_int_equal(f->out.count, 1);
+    assert_int_equal(sim_used_flags(&f->tx), VRING_USED_F_NO_NOTIFY);
+    peer_send(f, &h, fr, 64);
+    assert_int_equal(cw_net_rx(f->n), CW_NET_BLOCKED);
+    assert_int_equal(sim_used_flags(&f->rx), VRING_USED_F_NO_NOTIFY);
+    assert_int_equal(f->in.count, 1);
+
+    f->n->polling = false;
+    assert_int_equal(cw_net_tx(f->n), CW_NET_IDLE);
+    assert_int_equal(sim_used_flags(&f->tx), 0);
+    assert_int_equal(cw_net_rx(f->n), CW_NET_BLOCKED);
+    assert_int_equal(sim_used_flags(&f->rx), 0);
+}
+
 static void test_rx_mrg_partial_buffers(void **state)
 {
     struct nfx *f = *state;
@@ -1569,6 +1624,8 @@ int main(void)
         T(test_rx_mrg_64k),
         T(test_rx_mrg_chained_buffers),
         T(test_rx_no_buffers),
+        T(test_rx_refill_kicks_stop_when_buffers_flow),
+        T(test_polling_arms_nothing),
         T(test_rx_mrg_partial_buffers),
         T(test_rx_no_room),
         T(test_rx_mrg_never_fits),

@@ -272,6 +272,43 @@ static void test_port_frames_and_signals(void **state)
     assert_int_equal(count_fds(), before);
 }
 
+/* A polling owner (cw_port.polling) asks its peer for no signal: neither on
+ * an empty RX ring nor on a full TX ring. Off again, it asks as usual. */
+static void test_port_polling_asks_for_no_signal(void **state)
+{
+    (void)state;
+    struct cw_port a, b;
+    attach_pair(&a, &b);
+    uint32_t len;
+    a.polling = b.polling = true;
+    assert_null(ops->rx_peek(&b, &len));
+    send_frame(&a, 60, 1);
+    ops->tx_flush(&a);
+    assert_int_equal(a.stats.signals_sent, 0);
+    /* a fills its ring: no request for space either */
+    uint32_t sent = 0;
+    void *slot;
+    while ((slot = ops->tx_reserve(&a, CW_PORT_MAX_RECORD)) != NULL) {
+        fill(slot, CW_PORT_MAX_RECORD, 100 + sent++);
+        ops->tx_commit(&a, CW_PORT_MAX_RECORD);
+    }
+    assert_true(sent > 0);
+    recv_frame(&b, 60, 1);
+    recv_frame(&b, CW_PORT_MAX_RECORD, 100);
+    ops->rx_flush(&b);
+    assert_int_equal(b.stats.signals_sent, 0);
+
+    b.polling = false;
+    for (uint32_t i = 1; i < sent; i++)
+        recv_frame(&b, CW_PORT_MAX_RECORD, 100 + i);
+    assert_null(ops->rx_peek(&b, &len)); /* empty, not polling: asks */
+    send_frame(&a, 64, 2);
+    ops->tx_flush(&a);
+    assert_int_equal(a.stats.signals_sent, 1);
+    cw_port_detach(&a);
+    cw_port_detach(&b);
+}
+
 static void test_port_corrupt_peer(void **state)
 {
     (void)state;
@@ -978,6 +1015,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_port_create_and_seal),
         cmocka_unit_test(test_port_frames_and_signals),
+        cmocka_unit_test(test_port_polling_asks_for_no_signal),
         cmocka_unit_test(test_port_corrupt_peer),
         cmocka_unit_test(test_port_hostile_fds),
         cmocka_unit_test_setup_teardown(test_link_in_process, setup_dir, teardown_dir),
