@@ -20,6 +20,8 @@ static void switch_usage(FILE *f)
           "  --budget N             frames per port per round (1..4096, default 64)\n"
           "  --fdb-aging SECONDS    forget learned addresses after this (1..86400, default 300)\n"
           "  --sched batch|normal   CPU scheduling class (default batch; docs/PERFORMANCE.md)\n"
+          "  --busy-poll USEC       after traffic, keep polling the ports this long before\n"
+          "                         sleeping (default 0: never; at most 1000000)\n"
           "  --no-sandbox           debugging only: do not enter the seccomp sandbox\n"
           "The launcher (causeway run) starts switches; this command is not meant to be\n"
           "run by hand.\n",
@@ -32,7 +34,7 @@ int cw_cmd_switch(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},      {"control-fd", required_argument, NULL, 'c'},
         {"budget", required_argument, NULL, 'b'},    {"fdb-aging", required_argument, NULL, 'a'},
         {"no-sandbox", no_argument, NULL, 'S'},      {"help", no_argument, NULL, 'h'},
-        {"sched", required_argument, NULL, 'P'},
+        {"sched", required_argument, NULL, 'P'},     {"busy-poll", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     struct cw_switch_opts o = {.name = NULL, .control_fd = -1};
@@ -63,6 +65,11 @@ int cw_cmd_switch(int argc, char **argv)
             o.fdb_aging_ms = (uint32_t)v * 1000u;
             break;
         case 'S': o.no_sandbox = true; break;
+        case 'B':
+            if (cw_parse_uint(optarg, 0, 1000000, &v))
+                cw_usage_error("--busy-poll: '%s' is not microseconds from 0 to 1000000", optarg);
+            o.busy_poll_us = (uint32_t)v;
+            break;
         case 'P':
             if (cw_sched_parse(optarg, &o.sched) < 0)
                 cw_usage_error("switch: --sched '%s': expected batch or normal", optarg);

@@ -43,6 +43,7 @@ struct vm_nic {
     uint16_t mtu;
     bool offloads;
     uint16_t queue_size;
+    uint32_t busy_poll_us;
     pid_t pid;
     int event_rd;
     char evbuf[256];
@@ -76,8 +77,9 @@ static void vm_usage(FILE *f)
           "  --gmem STRATEGY     persistent (default) or map-per-access\n"
           "  --name NAME         VM name for logs (default vm)\n"
           "  --qemu PATH         QEMU binary (default qemu-system-x86_64 from PATH)\n"
-          "  --net link=PATH[,mac=MAC][,mtu=N][,offloads=on|off][,queue-size=N]\n"
-          "                      a NIC joined to the peer at PATH (repeatable, up to 4)\n",
+          "  --net link=PATH[,mac=MAC][,mtu=N][,offloads=on|off][,queue-size=N][,busy-poll=USEC]\n"
+          "                      a NIC joined to the peer at PATH (repeatable, up to 4);\n"
+          "                      busy-poll: the device's busy window (causeway device --help)\n",
           f);
 }
 
@@ -112,8 +114,13 @@ static void parse_net(struct vm *vm, char *spec)
             if (cw_parse_uint(val, 256, 1024, &v) || (v & (v - 1)))
                 cw_usage_error("--net: queue-size '%s' is not 256, 512 or 1024", val);
             n->queue_size = (uint16_t)v;
+        } else if (!strcmp(key, "busy-poll")) {
+            if (cw_parse_uint(val, 0, 1000000, &v))
+                cw_usage_error("--net: busy-poll '%s' is not microseconds from 0 to 1000000", val);
+            n->busy_poll_us = (uint32_t)v;
         } else {
-            cw_usage_error("--net: unknown key '%s' (link, mac, mtu, offloads, queue-size)", key);
+            cw_usage_error("--net: unknown key '%s' (link, mac, mtu, offloads, queue-size, "
+                           "busy-poll)", key);
         }
     }
     if (!n->link)
@@ -228,12 +235,13 @@ static int spawn_device(struct vm *vm, unsigned i)
     if (pipe2(p, O_CLOEXEC) < 0)
         return -1;
     snprintf(n->sock, sizeof(n->sock), "%s/nic%u.sock", vm->dir, i);
-    char name[64], evfd[16], mac[18], mtu[16];
+    char name[64], evfd[16], mac[18], mtu[16], busy[16];
     snprintf(name, sizeof(name), "%s/nic%u", vm->name, i);
     snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2],
              n->mac[3], n->mac[4], n->mac[5]);
     snprintf(mtu, sizeof(mtu), "%u", n->mtu);
     snprintf(evfd, sizeof(evfd), "%d", p[1]);
+    snprintf(busy, sizeof(busy), "%u", n->busy_poll_us);
     pid_t pid;
     {
         const char *argv[24];
@@ -251,6 +259,7 @@ static int spawn_device(struct vm *vm, unsigned i)
             argv[a++] = "--mtu";
             argv[a++] = mtu;
         }
+        argv[a++] = "--busy-poll"; argv[a++] = busy;
         argv[a] = NULL;
         /* The pipe's write end is the one fd the device keeps (--event-fd). */
         pid = cw_spawn("/proc/self/exe", argv, NULL, &p[1], 1, 0);

@@ -19,7 +19,6 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "device_control.h"
@@ -395,13 +394,6 @@ static bool notification_pending(struct device *d)
     return n > 0 && poll(p, n, 0) > 0;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* Polling (src/util/busy_poll.h): the queues and the port stop arming
  * notifications while it is on. */
 static void set_polling(struct device *d, bool on)
@@ -415,7 +407,7 @@ static void set_polling(struct device *d, bool on)
 static void after_round(struct device *d)
 {
     uint64_t frames = d->net->stats.tx_frames + d->net->stats.rx_frames;
-    switch (cw_busy_after_round(&d->busy, frames, d->want_tx || d->want_rx, now_ns)) {
+    switch (cw_busy_after_round(&d->busy, frames, d->want_tx || d->want_rx, cw_now_ns)) {
     case CW_BUSY_SLEEP:
         return;
     case CW_BUSY_POLL_YIELD:

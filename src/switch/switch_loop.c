@@ -7,12 +7,16 @@
  * their turn. "space" eventfds are only drained: the switch never waits for
  * a receiver (a full destination drops the frame), but the ring protocol
  * asks for that signal when a reservation fails, and an undrained eventfd
- * would keep epoll awake. */
+ * would keep epoll awake.
+ *
+ * With --busy-poll the loop keeps serving every port for a while after the
+ * last frame moved, with no port asking for a signal (src/util/busy_poll.h). */
 #define _GNU_SOURCE
 #include "switch_loop.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +34,7 @@
 #include "../port/port.h"
 #include "../system/control.h"
 #include "../util/epoll_watch.h"
+#include "../util/busy_poll.h"
 #include "../util/log.h"
 #include "../util/sandbox.h"
 #include "../util/sched.h"
@@ -69,6 +74,7 @@ struct proc {
     uint64_t want; /* ports to serve (bit per id) */
     struct rt rt[CW_SW_MAX_PORTS];
     struct cw_ratelimit rl;
+    struct cw_busy_poll busy;
 };
 
 static void watch(struct proc *p, int fd, uint64_t tag)
@@ -539,6 +545,55 @@ static bool handle(struct proc *p, uint64_t tag, uint32_t events)
     return false;
 }
 
+/* Ports polled in the busy window: the shared-memory ones. A TAP stays
+ * driven by its fd's readiness (a poll would be a read syscall). */
+static uint64_t polled_ports(struct proc *p, bool polling)
+{
+    uint64_t mask = 0;
+    for (unsigned id = 0; id < CW_SW_MAX_PORTS; id++)
+        if (p->rt[id].kind == RT_PORT) {
+            p->rt[id].port.polling = polling;
+            mask |= 1ull << id;
+        }
+    return mask;
+}
+
+static uint64_t frames_received(const struct proc *p)
+{
+    uint64_t n = 0;
+    for (unsigned id = 0; id < CW_SW_MAX_PORTS; id++)
+        n += p->sw->ports[id].stats.rx_frames;
+    return n;
+}
+
+static void after_round(struct proc *p)
+{
+    if (p->busy.window_ns == 0)
+        return;
+    switch (cw_busy_after_round(&p->busy, frames_received(p), p->want != 0, cw_now_ns)) {
+    case CW_BUSY_SLEEP:
+        return;
+    case CW_BUSY_POLL_YIELD:
+        sched_yield();
+        /* fall through */
+    case CW_BUSY_POLL:
+        p->want |= polled_ports(p, true);
+        return;
+    case CW_BUSY_ARM:
+        p->want |= polled_ports(p, false);
+        return;
+    }
+}
+
+static void serve_round(struct proc *p)
+{
+    if (p->want) {
+        cw_switch_round(p->sw, &p->want, cw_now_ms());
+        check_ports(p);
+    }
+    after_round(p);
+}
+
 static int setup(struct proc *p)
 {
     int type = 0;
@@ -571,6 +626,7 @@ int cw_switch_main(const struct cw_switch_opts *o)
     }
     p->o = o;
     cw_sched_apply(o->sched);
+    cw_busy_init(&p->busy, (uint64_t)o->busy_poll_us * 1000u);
     p->ctl = o->control_fd;
     p->epfd = p->sigfd = -1;
     p->rl = (struct cw_ratelimit)CW_RATELIMIT_INIT(1000, 5);
@@ -602,6 +658,12 @@ int cw_switch_main(const struct cw_switch_opts *o)
     cw_log("waiting for the configuration on fd %d", p->ctl);
     bool stop = false;
     while (!stop) {
+        /* Polling: no port asked for a signal; the control socket, signals
+         * and TAPs can wait a few rounds. */
+        if (cw_busy_skip_events(&p->busy)) {
+            serve_round(p);
+            continue;
+        }
         struct epoll_event evs[32];
         int n = epoll_wait(p->epfd, evs, 32, p->want ? 0 : -1);
         if (n < 0) {
@@ -612,10 +674,8 @@ int cw_switch_main(const struct cw_switch_opts *o)
         }
         for (int i = 0; i < n && !stop; i++)
             stop = handle(p, evs[i].data.u64, evs[i].events);
-        if (!stop && p->want) {
-            cw_switch_round(p->sw, &p->want, cw_now_ms());
-            check_ports(p);
-        }
+        if (!stop)
+            serve_round(p);
     }
     status = 0;
 out:

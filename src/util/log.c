@@ -19,6 +19,13 @@ uint64_t cw_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t cw_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void vlog(const char *suffix, const char *fmt, va_list ap)
 {
     /* Build the whole line first so concurrent writers never interleave. */

@@ -24,5 +24,6 @@ void cw_log_limited(struct cw_ratelimit *rl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 uint64_t cw_now_ms(void);
+uint64_t cw_now_ns(void);
 
 #endif

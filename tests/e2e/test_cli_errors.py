@@ -40,6 +40,7 @@ CASES = [
     ("malformed mac", good(**{"--net": "link=/tmp/x.sock,mac=52:54:00:zz:00:01"}), "mac '52:54:00:zz:00:01'"),
     ("bad mtu", good(**{"--net": "link=/tmp/x.sock,mtu=70000"}), "mtu '70000'"),
     ("bad queue size", good(**{"--net": "link=/tmp/x.sock,queue-size=300"}), "queue-size '300'"),
+    ("bad busy poll", good(**{"--net": "link=/tmp/x.sock,busy-poll=soon"}), "busy-poll 'soon'"),
     ("unknown net key", good(**{"--net": "link=/tmp/x.sock,colour=red"}), "unknown key 'colour'"),
     ("net without link", good(**{"--net": "mac=52:54:00:00:00:01"}), "link=PATH is required"),
     ("unknown flag", good() + ["--turbo"], "unknown or incomplete option '--turbo'"),
@@ -78,5 +79,10 @@ def test_device_rejects_bad_input(env):
         err = r.stderr.strip()
         check(r.returncode == 2 and expect in err and len(err.splitlines()) == 1,
               "device %r: exit %d, stderr %r" % (args, r.returncode, err))
+    r = subprocess.run([CAUSEWAY, "switch", "--busy-poll", "soon"], capture_output=True, text=True,
+                       timeout=10)
+    check(r.returncode == 2 and "--busy-poll: 'soon'" in r.stderr and
+          len(r.stderr.strip().splitlines()) == 1, "switch --busy-poll soon: exit %d, stderr %r"
+          % (r.returncode, r.stderr))
     r = subprocess.run([CAUSEWAY, "frobnicate"], capture_output=True, text=True, timeout=10)
     check(r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr, "unknown command accepted")
