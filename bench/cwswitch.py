@@ -137,10 +137,11 @@ class SwitchMiddle:
     configured (so any IP source passes; the source MAC is still checked).
     Every process is pinned to `cpu`."""
 
-    def __init__(self, causeway, nics, logs, tag, cpu, timeout=30):
+    def __init__(self, causeway, nics, logs, tag, cpu, extra=(), timeout=30):
+        """extra: options for the switch and every device (e.g. --busy-poll)."""
         self.children = []
         try:
-            sw = Child("switch", [causeway, "switch", "--name", "sw0"],
+            sw = Child("switch", [causeway, "switch", "--name", "sw0"] + list(extra),
                        os.path.join(logs, "%s-switch.log" % tag), cpu)
             self.children.append(sw)
             self.switch = sw
@@ -152,7 +153,7 @@ class SwitchMiddle:
             for k, (name, sock, mac) in enumerate(nics):
                 dev = Child("device %s" % name,
                             [causeway, "device", "--name", "%s/nic0" % name, "--socket", sock,
-                             "--mac", mac, "--offloads", "on"],
+                             "--mac", mac, "--offloads", "on"] + list(extra),
                             os.path.join(logs, "%s-device-%s.log" % (tag, name)), cpu)
                 self.children.append(dev)
                 dev.wait_msg(is_event("ready"), timeout, "ready")

@@ -12,6 +12,10 @@ MIDDLE (CPU 1) is one of
                    switch port each (started by bench/cwswitch.py the way
                    `causeway run` starts a VM's NIC);
   dpdk-io:         a second testpmd with net_vhost0/net_vhost1 in io forwarding.
+  causeway-link-poll, causeway-switch-poll: the same Causeway middles with
+                   --busy-poll (BUSY_POLL_US) on every process: after traffic
+                   each keeps polling that long before it arms notifications
+                   and sleeps (src/util/busy_poll.h); idle, they still sleep.
 
 The edge drives it in one of two ways:
   flowgen: open loop. Each port generates UDP frames as fast as it can and
@@ -59,11 +63,15 @@ EDGE_CPU, MIDDLE_CPU = 0, 1
 PROMPT = "testpmd> "
 QUEUE_SIZE = 1024
 MBUFS = 16384
-MIDDLES = ("causeway-link", "causeway-switch", "dpdk-io")
+MIDDLES = ("causeway-link", "causeway-link-poll", "causeway-switch", "causeway-switch-poll",
+           "dpdk-io")
+# The busy window of the -poll middles (causeway device/switch --busy-poll).
+BUSY_POLL_US = 100
 EDGES = ("flowgen", "loop")
 # (edge, middle) pairs measured by default, in this order within a run.
-CELLS = (("flowgen", "causeway-link"), ("flowgen", "dpdk-io"), ("loop", "causeway-link"),
-         ("loop", "causeway-switch"), ("loop", "dpdk-io"))
+CELLS = (("flowgen", "causeway-link"), ("flowgen", "causeway-link-poll"), ("flowgen", "dpdk-io"),
+         ("loop", "causeway-link"), ("loop", "causeway-link-poll"), ("loop", "causeway-switch"),
+         ("loop", "causeway-switch-poll"), ("loop", "dpdk-io"))
 # loop: bursts per port sent by `start tx_first` (32 frames each), the frames
 # in flight: enough to keep every queue of the middle busy, few enough for
 # the edge's TX ring (QUEUE_SIZE) and a port ring (1 MiB: ~680 frames of 1500 B).
@@ -170,17 +178,18 @@ def start_middle(kind, build, tmp, logs, tag):
     sockets listen (and, for the switch, both ports are up)."""
     a, b = os.path.join(tmp, "A.sock"), os.path.join(tmp, "B.sock")
     procs = []
-    if kind == "causeway-switch":
+    extra = ["--busy-poll", str(BUSY_POLL_US)] if kind.endswith("-poll") else []
+    if kind.startswith("causeway-switch"):
         mid = SwitchMiddle(os.path.join(build, "causeway"),
-                           [("a", a, MAC_A), ("b", b, MAC_B)], logs, tag, MIDDLE_CPU)
+                           [("a", a, MAC_A), ("b", b, MAC_B)], logs, tag, MIDDLE_CPU, extra)
         return [mid], mid.pids()
-    if kind == "causeway-link":
+    if kind.startswith("causeway-link"):
         link = os.path.join(tmp, "link.sock")
         for name, sock, mac in (("a", a, MAC_A), ("b", b, MAC_B)):
             log = open(os.path.join(logs, "%s-device-%s.log" % (tag, name)), "w")
             procs.append(subprocess.Popen(
                 ["taskset", "-c", str(MIDDLE_CPU), os.path.join(build, "causeway"), "device",
-                 "--name", name, "--socket", sock, "--link", link, "--mac", mac],
+                 "--name", name, "--socket", sock, "--link", link, "--mac", mac] + extra,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True))
             log.close()
@@ -263,17 +272,17 @@ def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
         sa = port_stats(edge.cmd("show port stats all"))
         ca, ba = cpu_total(pids), cpu_busy(MIDDLE_CPU)
         xa = ctx_switches(pids)
-        sw_a = cpu_total(pids[:1]) if kind == "causeway-switch" else None
+        sw_a = cpu_total(pids[:1]) if kind.startswith("causeway-switch") else None
         ta = (ta + time.monotonic()) / 2
         time.sleep(duration)
         tb = time.monotonic()
         sb = port_stats(edge.cmd("show port stats all"))
         cb, bb = cpu_total(pids), cpu_busy(MIDDLE_CPU)
         xb = ctx_switches(pids)
-        sw_b = cpu_total(pids[:1]) if kind == "causeway-switch" else None
+        sw_b = cpu_total(pids[:1]) if kind.startswith("causeway-switch") else None
         tb = (tb + time.monotonic()) / 2
         edge.cmd("stop")
-        if kind == "causeway-switch":
+        if kind.startswith("causeway-switch"):
             switch_drops = drops_of(procs[0].switch_stats())
     finally:
         if edge:
@@ -357,7 +366,7 @@ def main():
             print("dpdk: bad cell '%s': EDGE:MIDDLE, edges %s, middles %s"
                   % (c, ", ".join(EDGES), ", ".join(MIDDLES)))
             return 2
-        if (e, m) == ("flowgen", "causeway-switch"):
+        if e == "flowgen" and m.startswith("causeway-switch"):
             print("dpdk: flowgen cannot drive a switch (its frames carry fixed MACs that the "
                   "switch's anti-spoofing drops); use loop:causeway-switch")
             return 2
@@ -386,7 +395,7 @@ def main():
               "duration_s": args.duration, "idle_s": args.idle, "queue_size": QUEUE_SIZE,
               "edge_cpu": EDGE_CPU, "middle_cpu": MIDDLE_CPU, "mbufs": MBUFS,
               "cells": ["%s:%s" % c for c in cells], "loop_bursts": LOOP_BURSTS,
-              "loop_frames_per_port": LOOP_BURSTS * 32}
+              "loop_frames_per_port": LOOP_BURSTS * 32, "busy_poll_us": BUSY_POLL_US}
     write_raw(args.out, "dpdk", params, rows)
     return 0 if all("error" not in r for r in rows) else 1
 

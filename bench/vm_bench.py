@@ -14,6 +14,12 @@ Setups (each run boots a fresh pair; runs are interleaved across setups):
   tap                two plain QEMUs, `-netdev tap,vhost=off,vnet_hdr=on`, both
                      taps in a Linux bridge, all inside a network namespace
                      made for the run (no /dev/vhost-net on this host)
+  tap-intx           the same with the NICs on legacy INTx (vectors=0), the
+                     interrupt mode Causeway's NIC must use under TCG (QEMU
+                     7.2 crashes with vhost-user and MSI-X there): against
+                     tap, what the interrupt mode alone costs
+  cw-busy-poll       cw-persistent-on with --net busy-poll=1000 (not run by
+                     default)
   loopback           one plain QEMU without a NIC, iperf3 to 127.0.0.1
 
 Same kernel, initrd, memory, vCPUs, TCG flags, firmware and guest command
@@ -56,7 +62,15 @@ SETUPS = {
     "cw-map-on": ("causeway", "map-per-access", "on"),
     "cw-map-off": ("causeway", "map-per-access", "off"),
     "tap": ("tap", None, "on"),
+    "tap-intx": ("tap", None, "on"),
+    "cw-busy-poll": ("causeway", "persistent", "on"),
 }
+# Setups whose devices keep a busy window after traffic (--net busy-poll=USEC).
+BUSY_POLL_US = {"cw-busy-poll": 1000}
+# Run unless --setups says otherwise. cw-busy-poll is left out: on a host
+# where two TCG vCPUs already want both cores, devices that poll take CPU from
+# the guests (docs/PERFORMANCE.md has its figures).
+DEFAULT_SETUPS = [s for s in SETUPS if s != "cw-busy-poll"] + ["loopback"]
 
 SERVER_SCRIPT = """iperf3 -s -D
 nc -l -p 9000 >/dev/null
@@ -107,8 +121,10 @@ def guest_cmdline(name, script, ip=None):
     return line
 
 
-def qemu_args(name, cmdline, netdev=None, mac=None):
-    """Plain QEMU with exactly the flags `causeway vm` uses under TCG."""
+def qemu_args(name, cmdline, netdev=None, mac=None, intx=False):
+    """Plain QEMU with exactly the flags `causeway vm` uses under TCG.
+    intx: the NIC without MSI-X vectors (legacy INTx), as Causeway's NIC must
+    run under TCG; tap-intx against tap prices that interrupt mode alone."""
     a = ["qemu-system-x86_64", "-name", "guest=%s,debug-threads=on" % name, "-machine", "pc,memory-backend=mem0",
          "-accel", "tcg,thread=multi", "-cpu", "max", "-m", MEM, "-smp", str(CPUS),
          "-object", "memory-backend-memfd,id=mem0,size=%s,share=on" % MEM,
@@ -121,8 +137,8 @@ def qemu_args(name, cmdline, netdev=None, mac=None):
         # QEMU's default for virtio-net-pci (MSI-X vectors): its best path.
         # QEMU caps the TX queue at 256 for backends other than vhost-user.
         a += ["-netdev", netdev, "-device",
-              "virtio-net-pci,netdev=n0,mac=%s,rx_queue_size=1024,tx_queue_size=256,romfile="
-              % mac]
+              "virtio-net-pci,netdev=n0,mac=%s,rx_queue_size=1024,tx_queue_size=256,romfile=%s"
+              % (mac, ",vectors=0" if intx else "")]
     return a
 
 
@@ -337,7 +353,8 @@ def causeway_pair(build, setup, run, logs, seconds, udp, pings):
             args = [os.path.join(build, "causeway"), "vm", "--name", name, "--kernel", KERNEL,
                     "--initrd", INITRD, "--mem", MEM, "--cpus", str(CPUS), "--gmem", gmem,
                     "--cmdline", guest_cmdline(name, script, ip),
-                    "--net", "link=%s,mac=%s,offloads=%s" % (link, mac, offloads)]
+                    "--net", "link=%s,mac=%s,offloads=%s,busy-poll=%d" % (
+                        link, mac, offloads, BUSY_POLL_US.get(setup, 0))]
             vms.append(Console(args, os.path.join(logs, "%s-run%d-%s.log" % (setup, run, name)),
                                sampler.sample if name == "cli" else None))
         for v in vms:
@@ -447,7 +464,7 @@ def tap_pair(build, setup, run, logs, seconds, udp, pings):
             netdev = "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=off,vnet_hdr=on" % tap
             # `ip netns exec` enters the namespace and execs QEMU: same pid.
             args = ["ip", "netns", "exec", ns] + qemu_args(
-                name, guest_cmdline(name, script, ip), netdev, mac)
+                name, guest_cmdline(name, script, ip), netdev, mac, intx=setup == "tap-intx")
             vms.append(Console(args, os.path.join(logs, "%s-run%d-%s.log" % (setup, run, name)),
                                sampler.sample if name == "cli" else None))
         for v in vms:
@@ -493,7 +510,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--pings", type=int, default=20)
     ap.add_argument("--udp-rate", default="200M")
-    ap.add_argument("--setups", default=",".join(list(SETUPS) + ["loopback"]))
+    ap.add_argument("--setups", default=",".join(DEFAULT_SETUPS))
     args = ap.parse_args()
     for f in (KERNEL, INITRD):
         if not os.path.exists(f):
