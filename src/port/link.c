@@ -456,19 +456,71 @@ void cw_link_on_conn(struct cw_link *l)
     link_down(l);
 }
 
+enum probe { PROBE_SELF, PROBE_OTHER, PROBE_NOBODY };
+
+/* Who answers at the path: this listener, another one (*other: a connection
+ * to it), or nobody. The file's inode alone cannot tell: two devices started
+ * together can both listen, each believing the path is its own. A binds; B
+ * connects before A listens, gets ECONNREFUSED, takes A's file for stale,
+ * removes it and binds its own; A's lstat after listen then reads B's inode.
+ * A connection answers it: the probe sends a token first, which no peer
+ * does (a connector waits for the hello). A peer that connected at the same
+ * moment may be accepted here instead of the probe: it is served as usual. */
+static enum probe probe_path(struct cw_link *l, int *other)
+{
+    struct sockaddr_un sa;
+    make_addr(l->path, &sa);
+    int fd = new_socket();
+    if (fd < 0)
+        return PROBE_SELF; /* cannot tell: keep what we have */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        /* EAGAIN: a backlog is full, someone listens; try again later. */
+        return e == EAGAIN || e == EINTR ? PROBE_SELF : PROBE_NOBODY;
+    }
+    /* A unix connect queues on the listener before it returns. */
+    int c = accept4(l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+        *other = fd;
+        return PROBE_OTHER;
+    }
+    uint64_t token = 0x43574c4b50524f42ull ^ (uint64_t)(uintptr_t)l; /* "CWLKPROB" */
+    uint64_t got = 0;
+    bool ours = write(fd, &token, sizeof(token)) == (ssize_t)sizeof(token) &&
+                read(c, &got, sizeof(got)) == (ssize_t)sizeof(got) && got == token;
+    close(fd);
+    if (ours)
+        close(c);
+    else
+        serve_peer(l, c); /* our own probe, still queued, is turned away later */
+    return PROBE_SELF;
+}
+
 void cw_link_tick(struct cw_link *l)
 {
     if (l->path == NULL)
         return;
     if (l->listen_fd >= 0) {
-        /* A listener without a peer whose socket file was replaced can never
-         * be found: rejoin through the path as it is now. */
-        if (l->conn_fd >= 0 || owns_path(l))
+        /* A listener without a peer that is not the one at the path can
+         * never be found: rejoin through the path as it is now. */
+        if (l->conn_fd >= 0)
+            return;
+        int other = -1;
+        enum probe who = owns_path(l) ? probe_path(l, &other) : PROBE_NOBODY;
+        if (who == PROBE_SELF)
             return;
         int old = l->listen_fd;
         l->listen_fd = -1;
         l->path_ino = l->path_dev = 0;
-        enum try_result r = rendezvous(l);
+        enum try_result r = TRY_DONE;
+        if (other >= 0) {
+            /* Already connected to the listener at the path: await its hello. */
+            l->conn_fd = other;
+            l->hello_wait = 0;
+        } else {
+            r = rendezvous(l);
+        }
         notify_fds(l);
         close(old);
         if (r == TRY_FATAL)

@@ -55,8 +55,8 @@ int cw_link_open(struct cw_link *l, const char *path, uint32_t capacity,
 /* Event loop hooks: listening socket readable; connection readable or hung
  * up; periodic tick (every ~100 ms) while down: it retries the rendezvous,
  * gives up on a listener that sends no hello, and makes a listener without
- * a peer rejoin if its socket file was replaced (two survivors raced for the
- * path). Calling it while up is harmless. */
+ * a peer rejoin if it is no longer the one that answers at the path (two
+ * devices raced for it). Calling it while up is harmless. */
 void cw_link_on_listen(struct cw_link *l);
 void cw_link_on_conn(struct cw_link *l);
 void cw_link_tick(struct cw_link *l);

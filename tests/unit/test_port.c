@@ -750,6 +750,56 @@ static void test_link_displaced_listener(void **state)
     assert_int_equal(count_fds(), before);
 }
 
+/* The start-up race: a binds, b connects before a listens (ECONNREFUSED),
+ * takes a's file for stale, replaces it with its own, and a's lstat after
+ * listen reads b's file: a believes the path is its own. Both listen, each
+ * alone. A probe of the path on a's tick shows that b answers there, and a
+ * joins b. */
+static void test_link_listener_with_the_wrong_inode(void **state)
+{
+    (void)state;
+    int before = count_fds();
+    struct side a, b;
+    struct side *v[2] = { &a, &b };
+    assert_int_equal(side_open(&a, test_path), 0);
+    assert_true(a.l.listen_fd >= 0);
+    unlink(test_path);
+    assert_int_equal(side_open(&b, test_path), 0);
+    assert_true(b.l.listen_fd >= 0);
+    struct stat st;
+    assert_int_equal(lstat(test_path, &st), 0);
+    a.l.path_dev = (uint64_t)st.st_dev; /* what a's racing lstat read */
+    a.l.path_ino = (uint64_t)st.st_ino;
+    RUN_UNTIL(v, 2, a.up && b.up, 1000);
+    assert_true(a.l.listen_fd < 0);
+    assert_int_equal(a.l.port.side, 1);
+    cw_link_close(&a.l);
+    cw_link_close(&b.l);
+    assert_int_equal(count_fds(), before);
+}
+
+/* A listener alone, at its own path: its probes find itself, leave it
+ * listening, and leave nothing behind (no refusal, nothing queued). */
+static void test_link_lone_listener_probes_itself(void **state)
+{
+    (void)state;
+    int before = count_fds();
+    struct side a;
+    assert_int_equal(side_open(&a, test_path), 0);
+    int listen_fd = a.l.listen_fd;
+    assert_true(listen_fd >= 0);
+    for (int i = 0; i < 3; i++)
+        cw_link_tick(&a.l);
+    assert_int_equal(a.l.listen_fd, listen_fd);
+    assert_true(a.l.conn_fd < 0);
+    assert_false(a.up);
+    assert_int_equal(a.l.stats.refused, 0);
+    assert_int_equal(accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK), -1);
+    assert_int_equal(errno, EAGAIN);
+    cw_link_close(&a.l);
+    assert_int_equal(count_fds(), before);
+}
+
 /* ---- a fake listener feeding the connector malformed hellos ---- */
 
 struct hello {
@@ -1022,6 +1072,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_link_open_errors, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_link_stale_socket, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_link_displaced_listener, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_link_listener_with_the_wrong_inode, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_link_lone_listener_probes_itself, setup_dir,
+                                        teardown_dir),
         cmocka_unit_test_setup_teardown(test_link_bad_hello, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_link_fork_listener_first, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_link_fork_connector_first, setup_dir, teardown_dir),
