@@ -261,7 +261,8 @@ static void add_tap(struct filter *f)
 static void add_sanitizer(struct filter *f)
 {
     /* Sanitizer builds are test builds. Their runtime, when it exits or
-     * reports an error, takes locks (futex, sched_yield), prints the pid, and tries to
+     * reports an error, takes locks (futex; sched_yield, which every profile
+     * has, add_common), prints the pid, and tries to
      * read /proc/self/maps, the binary and its debug files, to test memory
      * with a pipe, and to ask whether stderr is a terminal. Those file
      * accesses fail with EACCES instead of killing the process: the report
@@ -269,7 +270,6 @@ static void add_sanitizer(struct filter *f)
      * addr2line), and the runtime then exits as it always does. Nothing
      * here grants access to anything. */
     allow(f, SCMP_SYS(futex));
-    allow(f, SCMP_SYS(sched_yield));
     /* _exit() under ASan asks for the alternate signal stack: query only. */
     allow_if(f, SCMP_SYS(sigaltstack), SCMP_A0(SCMP_CMP_EQ, 0));
     static const int denied[] = {
