@@ -728,11 +728,11 @@ static void test_link_stale_socket(void **state)
     assert_int_equal(count_fds(), before);
 }
 
-/* Two survivors raced: b's socket file replaced a's. a notices on a tick
- * and joins b instead of listening where nobody can find it. */
-static void test_link_displaced_listener(void **state)
+/* a listens at the path, then b replaces a's socket file with its own and
+ * listens too. a finds out on a tick and joins b instead of listening where
+ * nobody can find it. a_read_b_inode: a recorded b's file as its own. */
+static void two_listeners_a_joins_b(bool a_read_b_inode)
 {
-    (void)state;
     int before = count_fds();
     struct side a, b;
     struct side *v[2] = { &a, &b };
@@ -741,6 +741,12 @@ static void test_link_displaced_listener(void **state)
     unlink(test_path);
     assert_int_equal(side_open(&b, test_path), 0);
     assert_true(b.l.listen_fd >= 0);
+    if (a_read_b_inode) {
+        struct stat st;
+        assert_int_equal(lstat(test_path, &st), 0);
+        a.l.path_dev = (uint64_t)st.st_dev;
+        a.l.path_ino = (uint64_t)st.st_ino;
+    }
     RUN_UNTIL(v, 2, a.up && b.up, 1000);
     assert_true(a.l.listen_fd < 0);
     assert_int_equal(a.l.port.side, 1);
@@ -750,32 +756,21 @@ static void test_link_displaced_listener(void **state)
     assert_int_equal(count_fds(), before);
 }
 
+/* Two survivors raced: b's socket file replaced a's; a sees its file gone. */
+static void test_link_displaced_listener(void **state)
+{
+    (void)state;
+    two_listeners_a_joins_b(false);
+}
+
 /* The start-up race: a binds, b connects before a listens (ECONNREFUSED),
  * takes a's file for stale, replaces it with its own, and a's lstat after
  * listen reads b's file: a believes the path is its own. Both listen, each
- * alone. A probe of the path on a's tick shows that b answers there, and a
- * joins b. */
+ * alone. A probe of the path on a's tick shows that b answers there. */
 static void test_link_listener_with_the_wrong_inode(void **state)
 {
     (void)state;
-    int before = count_fds();
-    struct side a, b;
-    struct side *v[2] = { &a, &b };
-    assert_int_equal(side_open(&a, test_path), 0);
-    assert_true(a.l.listen_fd >= 0);
-    unlink(test_path);
-    assert_int_equal(side_open(&b, test_path), 0);
-    assert_true(b.l.listen_fd >= 0);
-    struct stat st;
-    assert_int_equal(lstat(test_path, &st), 0);
-    a.l.path_dev = (uint64_t)st.st_dev; /* what a's racing lstat read */
-    a.l.path_ino = (uint64_t)st.st_ino;
-    RUN_UNTIL(v, 2, a.up && b.up, 1000);
-    assert_true(a.l.listen_fd < 0);
-    assert_int_equal(a.l.port.side, 1);
-    cw_link_close(&a.l);
-    cw_link_close(&b.l);
-    assert_int_equal(count_fds(), before);
+    two_listeners_a_joins_b(true);
 }
 
 /* A listener alone, at its own path: its probes find itself, leave it
