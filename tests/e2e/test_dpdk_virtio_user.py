@@ -11,6 +11,12 @@ import time
 
 from harness import CAUSEWAY, Skip, check, check_sanitizers
 
+# The benchmark's helpers: /proc CPU accounting, and the switch started the
+# way the launcher starts it (for an external frontend such as testpmd).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from benchlib import cpu_seconds  # noqa: E402
+from cwswitch import SwitchMiddle  # noqa: E402
+
 TESTPMD = "dpdk-testpmd"
 
 
@@ -22,6 +28,16 @@ def testpmd_args(sock, prefix, mode, mac=None, peer=None):
             "--vdev", vdev, "--",
             "--total-num-mbufs=16384", "--forward-mode=%s" % mode, "--nb-cores=1"]
     return args + (["--eth-peer=0,%s" % peer] if peer else [])
+
+
+def idle_cpu(pids, seconds=2):
+    """CPU seconds the processes used over `seconds` with no traffic; every
+    one of them must still be there."""
+    before = [cpu_seconds(p) for p in pids]
+    time.sleep(seconds)
+    after = [cpu_seconds(p) for p in pids]
+    check(None not in before + after, "a process of %r exited while idle" % pids)
+    return sum(after) - sum(before)
 
 
 def stop_testpmd(p):
@@ -43,11 +59,6 @@ def accumulated(text, key):
     block = text.split("Accumulated forward statistics for all ports")[-1]
     m = re.search(key + r":\s*(\d+)", block)
     return int(m.group(1)) if m else None
-
-
-def cpu_seconds(pid):
-    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_testpmd_txonly_to_rxonly(env):
@@ -77,15 +88,13 @@ def run_txonly_to_rxonly(env, extra):
     tx = env.spawn(testpmd_args(socks["a"], "cw-tx", "txonly"), "testpmd-tx",
                    stdin=subprocess.PIPE)
     time.sleep(8)
-    idle_cpu = None
+    idle = None
     for p in (tx, rx):
         stop_testpmd(p)
         time.sleep(1)
         if p is tx:
             # Traffic has stopped; testpmd rx still holds device b's queues.
-            before = sum(cpu_seconds(d.pid) for d in devs.values())
-            time.sleep(2)
-            idle_cpu = sum(cpu_seconds(d.pid) for d in devs.values()) - before
+            idle = idle_cpu([d.pid for d in devs.values()])
     for p in devs.values():
         p.send_signal(signal.SIGTERM)
         p.wait(10)
@@ -100,7 +109,7 @@ def run_txonly_to_rxonly(env, extra):
     sa, sb = device_stats(out["a"]), device_stats(out["b"])
     check(sa and sa[1] >= sent * 0.9, "device a forwarded %r of %d" % (sa, sent))
     check(sb and sb[2] >= got, "device b delivered %r, testpmd counted %d" % (sb, got))
-    check(idle_cpu < 0.1, "devices %s used %.2f CPU-s in 2 s without traffic" % (extra, idle_cpu))
+    check(idle < 0.1, "devices %s used %.2f CPU-s in 2 s without traffic" % (extra, idle))
 
 
 def test_testpmd_through_switch_busy_poll(env):
@@ -111,8 +120,6 @@ def test_testpmd_through_switch_busy_poll(env):
     traffic stops the three processes sleep again."""
     if not shutil.which(TESTPMD):
         raise Skip("dpdk-testpmd not installed (Debian package dpdk-dev)")
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
-    from cwswitch import SwitchMiddle
     mac_a, mac_b = "52:54:00:99:00:0a", "52:54:00:99:00:0b"
     socks = {n: "%s/%s.sock" % (env.tmp, n) for n in ("a", "b")}
     mid = SwitchMiddle(CAUSEWAY, [("a", socks["a"], mac_a), ("b", socks["b"], mac_b)], env.tmp,
@@ -126,9 +133,7 @@ def test_testpmd_through_switch_busy_poll(env):
         time.sleep(8)
         stop_testpmd(tx)
         time.sleep(1)
-        before = cpu_total(mid.pids())
-        time.sleep(2)
-        idle_cpu = cpu_total(mid.pids()) - before
+        idle = idle_cpu(mid.pids())
         stats = mid.switch_stats()
         stop_testpmd(rx)
     finally:
@@ -146,8 +151,4 @@ def test_testpmd_through_switch_busy_poll(env):
     check(not drops, "the switch dropped frames: %r" % drops)
     fwd = sum(port.get("tx_frames", 0) for port in stats.get("ports", []))
     check(fwd >= got, "the switch forwarded %d frames, testpmd received %r" % (fwd, got))
-    check(idle_cpu < 0.1, "switch and devices used %.2f CPU-s in 2 s without traffic" % idle_cpu)
-
-
-def cpu_total(pids):
-    return sum(cpu_seconds(p) for p in pids)
+    check(idle < 0.1, "switch and devices used %.2f CPU-s in 2 s without traffic" % idle)
