@@ -30,6 +30,18 @@ The edge drives it in one of two ways:
            frame is dropped at the edge). The frames in flight circulate
            through the middle, whose MAC checks they pass; the rate is the
            loop's bottleneck. Every middle runs this edge.
+  tso:     TSO frames of TSO_FRAME bytes, one direction. testpmd's own
+           generators cannot make them (flowgen and txonly build UDP frames
+           and never set the TSO flag), so a third port replays a TCP/IPv4
+           frame from a pcap file (net_pcap, infinite_rx) and `csum`
+           forwarding sends it out of port A with TSO requested (`tso set
+           TSO_MSS`): virtio-user puts it on the ring as one frame with a
+           virtio_net_hdr (gso TCPV4), as a guest kernel does. Port B, with
+           LRO on (it negotiates GUEST_TSO4), receives it whole, and forwards
+           it to a net_null sink. Received = port B's frames. DPDK's
+           forwarder gets `tso=1` on its net_vhost ports (off by default)
+           and 64 KiB mbufs (its best here: with 2 KiB mbufs it chains 32
+           per frame and moves half as many).
 Each virtio-user port has a fixed MAC (mac=), the one its switch port has.
 
 The edge testpmd runs interactively on a pseudo-terminal so that the
@@ -49,6 +61,7 @@ import os
 import pty
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -67,11 +80,19 @@ MIDDLES = ("causeway-link", "causeway-link-poll", "causeway-switch", "causeway-s
            "dpdk-io")
 # The busy window of the -poll middles (causeway device/switch --busy-poll).
 BUSY_POLL_US = 100
-EDGES = ("flowgen", "loop")
+EDGES = ("flowgen", "loop", "tso")
+# tso edge: frame size (Ethernet header included; testpmd's mbufs hold at most
+# 65535 bytes, so a 64 KiB frame in one mbuf tops out just below that), the MSS
+# it asks the driver to segment to (MTU 1500), mbufs of that size, fewer of them.
+TSO_FRAME, TSO_MSS, TSO_MBUF_SIZE, TSO_MBUFS = 65000, 1460, 65535, 4096
+# tso edge ports, in --vdev order: pcap source, A, B, null sink.
+TSO_SRC, TSO_A, TSO_B, TSO_SINK = 0, 1, 2, 3
 # (edge, middle) pairs measured by default, in this order within a run.
 CELLS = (("flowgen", "causeway-link"), ("flowgen", "causeway-link-poll"), ("flowgen", "dpdk-io"),
          ("loop", "causeway-link"), ("loop", "causeway-link-poll"), ("loop", "causeway-switch"),
-         ("loop", "causeway-switch-poll"), ("loop", "dpdk-io"))
+         ("loop", "causeway-switch-poll"), ("loop", "dpdk-io"),
+         ("tso", "causeway-link"), ("tso", "causeway-link-poll"), ("tso", "causeway-switch"),
+         ("tso", "dpdk-io"))
 # loop: bursts per port sent by `start tx_first` (32 frames each), the frames
 # in flight: enough to keep every queue of the middle busy, few enough for
 # the edge's TX ring (QUEUE_SIZE) and a port ring (1 MiB: ~680 frames of 1500 B).
@@ -166,6 +187,91 @@ def port_stats(text):
     return out
 
 
+def inet_checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def write_tso_pcap(path, size):
+    """A pcap file with one TCP/IPv4 frame of `size` bytes from port A's MAC
+    to port B's (10.99.0.1:5001 -> 10.99.0.2:5201, fixed payload), checksums
+    valid: what a guest's TCP stack hands its NIC for TSO."""
+    ip_len = size - 14
+    payload = bytes((i * 7) & 0xFF for i in range(ip_len - 40))
+    src, dst = bytes([10, 99, 0, 1]), bytes([10, 99, 0, 2])
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, ip_len, 1, 0x4000, 64, 6, 0, src, dst))
+    ip[10:12] = struct.pack("!H", inet_checksum(bytes(ip)))
+    tcp = bytearray(struct.pack("!HHIIBBHHH", 5001, 5201, 1, 0, 5 << 4, 0x18, 65535, 0, 0))
+    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp) + len(payload))
+    tcp[16:18] = struct.pack("!H", inet_checksum(pseudo + bytes(tcp) + payload))
+    frame = (bytes.fromhex(MAC_B.replace(":", "")) + bytes.fromhex(MAC_A.replace(":", ""))
+             + b"\x08\x00" + bytes(ip) + bytes(tcp) + payload)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))  # Ethernet
+        f.write(struct.pack("<IIII", 0, 0, len(frame), len(frame)))
+        f.write(frame)
+
+
+def edge_args(edge_mode, tmp, size, prefix):
+    """The edge testpmd's command line."""
+    a = eal_args(EDGE_CPU, prefix)
+    virtio = ["--vdev", "net_virtio_user0,path=%s/A.sock,queue_size=%d,mac=%s"
+              % (tmp, QUEUE_SIZE, MAC_A),
+              "--vdev", "net_virtio_user1,path=%s/B.sock,queue_size=%d,mac=%s"
+              % (tmp, QUEUE_SIZE, MAC_B)]
+    if edge_mode == "tso":
+        pcap = os.path.join(tmp, "tso.pcap")
+        write_tso_pcap(pcap, size)
+        # ports: 0 pcap source, 1 A, 2 B, 3 sink; csum forwarding pairs 0->1, 2->3
+        return a + ["--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=/dev/null,infinite_rx=1" % pcap] + \
+            virtio + ["--vdev", "net_null0,no-rx=1",
+                      "--", "-i", "--forward-mode=csum", "--nb-cores=1",
+                      "--mbuf-size=%d" % TSO_MBUF_SIZE, "--total-num-mbufs=%d" % TSO_MBUFS]
+    # tx_first (loop) sends from the port's MAC to its peer address: each
+    # port to the other one's MAC.
+    return a + virtio + [
+        "--", "-i", "--forward-mode=%s" % ("flowgen" if edge_mode == "flowgen" else "io"),
+        "--txpkts=%d" % size, "--nb-cores=1",
+        "--eth-peer=0,%s" % MAC_B, "--eth-peer=1,%s" % MAC_A,
+        "--total-num-mbufs=%d" % MBUFS]
+
+
+def tso_setup(lro=True):
+    """The tso edge's set-up, after the ports came up with the defaults: port
+    A may send TSO frames (and the checksum offload TSO needs), port B takes
+    large frames whole (LRO: GUEST_TSO4; a driver that asks for it must also
+    take GUEST_CSUM, which rx tcp_cksum gives), then csum forwarding asks for
+    TSO on what leaves port A. lro=False leaves port B without it, as a driver
+    that cannot take large frames: the middle must segment for it."""
+    b = ["port config %d rx_offload tcp_lro on" % TSO_B,
+         "port config %d rx_offload tcp_cksum on" % TSO_B,
+         "port config %d rx_offload scatter on" % TSO_B] if lro else []
+    return (["port stop all",
+             "port config %d tx_offload tcp_tso on" % TSO_A,
+             "port config %d tx_offload tcp_cksum on" % TSO_A,
+             "port config %d tx_offload multi_segs on" % TSO_A] + b +
+            # testpmd takes csum and tso settings only on a stopped port
+            ["csum set tcp hw %d" % TSO_A,
+             "tso set %d %d" % (TSO_MSS, TSO_A),
+             "port start all"])
+
+
+def start_tso(edge, tag, lro=True):
+    """Sets the tso edge up and starts it; testpmd refusing a step is an error."""
+    for line in tso_setup(lro):
+        # (virtio-user has no promiscuous mode; testpmd says so at every start)
+        bad = [ln for ln in edge.cmd(line).splitlines()
+               if re.search(r"error|fail|not supported|please|invalid", ln, re.I)
+               and "promiscuous" not in ln]
+        if bad:
+            raise RuntimeError("%s: testpmd refused '%s': %s" % (tag, line, bad[0].strip()))
+    edge.cmd("start")
+
+
 def eal_args(cpu, prefix):
     # Both lcores (main and forwarding) on one host CPU: the main lcore only
     # waits on the command line or its stdin, the forwarding lcore polls.
@@ -173,9 +279,10 @@ def eal_args(cpu, prefix):
             "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", prefix]
 
 
-def start_middle(kind, build, tmp, logs, tag):
+def start_middle(kind, build, tmp, logs, tag, tso=False):
     """Returns (list of stoppable things, [pids]) once both vhost-user
-    sockets listen (and, for the switch, both ports are up)."""
+    sockets listen (and, for the switch, both ports are up). tso: set DPDK's
+    forwarder up for the tso edge (Causeway offers TSO by default)."""
     a, b = os.path.join(tmp, "A.sock"), os.path.join(tmp, "B.sock")
     procs = []
     extra = ["--busy-poll", str(BUSY_POLL_US)] if kind.endswith("-poll") else []
@@ -195,10 +302,13 @@ def start_middle(kind, build, tmp, logs, tag):
             log.close()
     elif kind == "dpdk-io":
         log = open(os.path.join(logs, "%s-testpmd-vhost.log" % tag), "w")
+        opt = ",tso=1" if tso else ""
+        mbufs = (["--mbuf-size=%d" % TSO_MBUF_SIZE, "--total-num-mbufs=%d" % TSO_MBUFS] if tso
+                 else ["--total-num-mbufs=%d" % MBUFS])
         args = eal_args(MIDDLE_CPU, "cwb%d-mid" % os.getpid()) + [
-            "--vdev", "net_vhost0,iface=%s,queues=1" % a,
-            "--vdev", "net_vhost1,iface=%s,queues=1" % b,
-            "--", "--forward-mode=io", "--nb-cores=1", "--total-num-mbufs=%d" % MBUFS]
+            "--vdev", "net_vhost0,iface=%s,queues=1%s" % (a, opt),
+            "--vdev", "net_vhost1,iface=%s,queues=1%s" % (b, opt),
+            "--", "--forward-mode=io", "--nb-cores=1"] + mbufs
         log.write("$ " + " ".join(args) + "\n")
         log.flush()
         # Without -i, testpmd forwards until its stdin reaches end of file.
@@ -237,23 +347,12 @@ def stop_middle(procs):
 def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
     tag = "%s-%s-%d-run%d" % (edge_mode, kind, size, run)
     tmp = tempfile.mkdtemp(prefix="cwb-dpdk-")
-    procs, pids = start_middle(kind, build, tmp, logs, tag)
+    procs, pids = start_middle(kind, build, tmp, logs, tag, tso=edge_mode == "tso")
     edge = None
     switch_drops = None
     try:
-        edge = Interactive(
-            eal_args(EDGE_CPU, "cwb%d-edge" % os.getpid()) + [
-                "--vdev", "net_virtio_user0,path=%s/A.sock,queue_size=%d,mac=%s"
-                % (tmp, QUEUE_SIZE, MAC_A),
-                "--vdev", "net_virtio_user1,path=%s/B.sock,queue_size=%d,mac=%s"
-                % (tmp, QUEUE_SIZE, MAC_B),
-                # tx_first (loop) sends from the port's MAC to its peer
-                # address: each port to the other one's MAC.
-                "--", "-i", "--forward-mode=%s" % ("flowgen" if edge_mode == "flowgen" else "io"),
-                "--txpkts=%d" % size, "--nb-cores=1",
-                "--eth-peer=0,%s" % MAC_B, "--eth-peer=1,%s" % MAC_A,
-                "--total-num-mbufs=%d" % MBUFS],
-            os.path.join(logs, tag + "-testpmd-edge.log"))
+        edge = Interactive(edge_args(edge_mode, tmp, size, "cwb%d-edge" % os.getpid()),
+                           os.path.join(logs, tag + "-testpmd-edge.log"))
         edge.wait_prompt(0, 120)
         # Idle: drivers attached, queues set up, nothing sent.
         c0, t0 = cpu_total(pids), time.monotonic()
@@ -262,6 +361,8 @@ def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
         idle_cpu = (c1 - c0) / (t1 - t0)
         if edge_mode == "flowgen":
             edge.cmd("start")
+        elif edge_mode == "tso":
+            start_tso(edge, tag)
         else:
             # retry: a full TX ring is retried, not dropped (frames lost at
             # the edge would drain the loop and measure the edge)
@@ -292,12 +393,14 @@ def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
         # EAL leaves its runtime directory (config, mp socket) behind
         for side in ("edge", "mid"):
             shutil.rmtree("/var/run/dpdk/cwb%d-%s" % (os.getpid(), side), ignore_errors=True)
-    if set(sa) != {0, 1} or set(sb) != {0, 1}:
+    # received: what came out of the middle (both virtio ports; tso: B only)
+    rx_ports, tx_ports = ((TSO_B,), (TSO_A,)) if edge_mode == "tso" else ((0, 1), (0, 1))
+    if not set(rx_ports + tx_ports) <= set(sa) or not set(rx_ports + tx_ports) <= set(sb):
         raise RuntimeError("%s: could not read port statistics (log %s)" % (tag, edge.log.name))
     dt = tb - ta
-    frames = sum(sb[p][0] - sa[p][0] for p in (0, 1))
-    nbytes = sum(sb[p][1] - sa[p][1] for p in (0, 1))
-    sent = sum(sb[p][2] - sa[p][2] for p in (0, 1))
+    frames = sum(sb[p][0] - sa[p][0] for p in rx_ports)
+    nbytes = sum(sb[p][1] - sa[p][1] for p in rx_ports)
+    sent = sum(sb[p][2] - sa[p][2] for p in tx_ports)
     cpu = cb - ca
     if frames == 0:
         raise RuntimeError("%s: nothing arrived in the window (logs %s-*)" % (tag, tag))
@@ -380,22 +483,26 @@ def main():
     rows = []
     # Runs interleaved (run-major), so slow drift on a shared machine hits
     # every setup alike instead of one of them.
+    # The tso edge has one frame size of its own; the others run every --sizes.
+    plan = [(size, e, m) for size in sizes for e, m in cells if e != "tso"]
+    plan += [(TSO_FRAME, e, m) for e, m in cells if e == "tso"]
     for run in range(args.runs):
-        for size in sizes:
-            for edge_mode, kind in cells:
-                try:
-                    rows.append(one_run(edge_mode, kind, size, args.build, logs, run,
-                                        args.warmup, args.duration, args.idle))
-                except (RuntimeError, OSError) as e:
-                    print("dpdk: %s %s %d B run %d failed: %s" % (edge_mode, kind, size, run, e),
-                          flush=True)
-                    rows.append({"edge": edge_mode, "middle": kind, "size": size, "run": run,
-                                 "error": str(e)})
+        for size, edge_mode, kind in plan:
+            try:
+                rows.append(one_run(edge_mode, kind, size, args.build, logs, run,
+                                    args.warmup, args.duration, args.idle))
+            except (RuntimeError, OSError) as e:
+                print("dpdk: %s %s %d B run %d failed: %s" % (edge_mode, kind, size, run, e),
+                      flush=True)
+                rows.append({"edge": edge_mode, "middle": kind, "size": size, "run": run,
+                             "error": str(e)})
     params = {"runs": args.runs, "sizes": sizes, "warmup_s": args.warmup,
               "duration_s": args.duration, "idle_s": args.idle, "queue_size": QUEUE_SIZE,
               "edge_cpu": EDGE_CPU, "middle_cpu": MIDDLE_CPU, "mbufs": MBUFS,
               "cells": ["%s:%s" % c for c in cells], "loop_bursts": LOOP_BURSTS,
-              "loop_frames_per_port": LOOP_BURSTS * 32, "busy_poll_us": BUSY_POLL_US}
+              "loop_frames_per_port": LOOP_BURSTS * 32, "busy_poll_us": BUSY_POLL_US,
+              "tso_frame": TSO_FRAME, "tso_mss": TSO_MSS, "tso_mbuf_size": TSO_MBUF_SIZE,
+              "tso_mbufs": TSO_MBUFS}
     write_raw(args.out, "dpdk", params, rows)
     return 0 if all("error" not in r for r in rows) else 1
 

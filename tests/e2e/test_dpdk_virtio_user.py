@@ -16,6 +16,7 @@ from harness import CAUSEWAY, Skip, check, check_sanitizers
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 from benchlib import cpu_seconds  # noqa: E402
 from cwswitch import SwitchMiddle  # noqa: E402
+import dpdk_bench  # noqa: E402
 
 TESTPMD = "dpdk-testpmd"
 
@@ -52,6 +53,12 @@ def stop_testpmd(p):
 def device_stats(text):
     m = re.search(r"stats link=(\S+) tx_frames=(\d+) tx_bytes=\d+ rx_frames=(\d+)", text)
     return (m.group(1), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def device_counters(text):
+    """Every name=number of the device's last stats line."""
+    lines = [ln for ln in text.splitlines() if " stats link=" in ln]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])} if lines else {}
 
 
 def accumulated(text, key):
@@ -152,3 +159,81 @@ def test_testpmd_through_switch_busy_poll(env):
     fwd = sum(port.get("tx_frames", 0) for port in stats.get("ports", []))
     check(fwd >= got, "the switch forwarded %d frames, testpmd received %r" % (fwd, got))
     check(idle < 0.1, "switch and devices used %.2f CPU-s in 2 s without traffic" % idle)
+
+
+def test_testpmd_tso_frames_cross_whole(env):
+    """A 64 KiB TSO frame from a real driver crosses the link as one frame
+    with its virtio_net_hdr: testpmd sends 65000-byte TCP frames out of
+    virtio-user port A with TSO requested (gso TCPV4 on the ring), port B has
+    LRO on (GUEST_TSO4) and must receive each one whole, never segmented."""
+    got, a, b = run_tso(env, lro=True)
+    check(got[0] > 100, "port B received too few frames: %r" % (got,))
+    check(got[1] == got[0] * dpdk_bench.TSO_FRAME,
+          "port B received %d bytes in %d frames: not whole %d-byte frames"
+          % (got[1], got[0], dpdk_bench.TSO_FRAME))
+    check(b.get("sw_segments") == 0, "device b segmented frames for a driver with LRO: %r" % b)
+    check(b.get("rx_frames", 0) >= got[0], "device b delivered %r, port B counted %d"
+          % (b.get("rx_frames"), got[0]))
+
+
+def test_testpmd_tso_segmented_for_a_driver_without_lro(env):
+    """The same TSO frames towards a driver that did not take GUEST_TSO4
+    (port B without LRO): device b cuts each into MSS-sized TCP segments in
+    software, so port B receives frames of at most one MTU, about 45 per
+    65000-byte frame sent."""
+    got, a, b = run_tso(env, lro=False)
+    mtu_frame = 14 + 20 + 20 + dpdk_bench.TSO_MSS
+    check(got[0] > 1000, "port B received too few frames: %r" % (got,))
+    check(got[1] <= got[0] * mtu_frame, "port B received %d bytes in %d frames: larger than "
+          "%d-byte segments" % (got[1], got[0], mtu_frame))
+    check(b.get("sw_segments", 0) >= got[0], "device b made %r segments, port B received %d"
+          % (b.get("sw_segments"), got[0]))
+    whole = a.get("tx_frames", 0)
+    per = -(-(dpdk_bench.TSO_FRAME - 54) // dpdk_bench.TSO_MSS)
+    check(whole > 0 and b["sw_segments"] <= whole * per,
+          "device b made %d segments of %d frames (at most %d each)"
+          % (b["sw_segments"], whole, per))
+
+
+def run_tso(env, lro):
+    """testpmd's tso edge (dpdk_bench) through two linked devices for 3 s.
+    Returns ((frames, bytes) port B received, device a's and b's counters)."""
+    if not shutil.which(TESTPMD):
+        raise Skip("dpdk-testpmd not installed (Debian package dpdk-dev)")
+    link = env.link()
+    devs = {}
+    for n, mac in (("A", dpdk_bench.MAC_A), ("B", dpdk_bench.MAC_B)):
+        devs[n] = env.spawn([CAUSEWAY, "device", "--name", n.lower(), "--socket",
+                             "%s/%s.sock" % (env.tmp, n), "--link", link, "--mac", mac],
+                            "device-" + n.lower())
+    time.sleep(0.5)
+    edge = dpdk_bench.Interactive(
+        dpdk_bench.edge_args("tso", env.tmp, dpdk_bench.TSO_FRAME, "cw-tso%d" % os.getpid()),
+        os.path.join(env.log_dir, "testpmd.log"))
+    try:
+        edge.wait_prompt(0, 120)
+        dpdk_bench.start_tso(edge, "tso", lro)
+        time.sleep(3)
+        before = dpdk_bench.port_stats(edge.cmd("show port stats all"))
+        time.sleep(2)
+        after = dpdk_bench.port_stats(edge.cmd("show port stats all"))
+        edge.cmd("stop")
+    finally:
+        edge.close()
+        shutil.rmtree("/var/run/dpdk/cw-tso%d" % os.getpid(), ignore_errors=True)
+    for p in devs.values():
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+    text = {n: open(p.log_path).read() for n, p in devs.items()}
+    for n, p in devs.items():
+        check_sanitizers("device " + n, text[n], p.log_path)
+    b_port = dpdk_bench.TSO_B
+    check(b_port in before and b_port in after,
+          "no port statistics from testpmd (log %s)" % edge.log.name)
+    got = (after[b_port][0] - before[b_port][0], after[b_port][1] - before[b_port][1])
+    a, b = device_counters(text["A"]), device_counters(text["B"])
+    check(a and b, "a device printed no stats line (logs %s, %s)"
+          % (devs["A"].log_path, devs["B"].log_path))
+    drops = {k: v for k, v in list(a.items()) + list(b.items()) if k.startswith("drop_") and v}
+    check(not drops, "the devices dropped frames: %r" % drops)
+    return got, a, b
