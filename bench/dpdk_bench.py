@@ -12,10 +12,14 @@ MIDDLE (CPU 1) is one of
                    switch port each (started by bench/cwswitch.py the way
                    `causeway run` starts a VM's NIC);
   dpdk-io:         a second testpmd with net_vhost0/net_vhost1 in io forwarding.
-  causeway-link-poll, causeway-switch-poll: the same Causeway middles with
-                   --busy-poll (BUSY_POLL_US) on every process: after traffic
-                   each keeps polling that long before it arms notifications
-                   and sleeps (src/util/busy_poll.h); idle, they still sleep.
+  The Causeway middles run with their defaults (--busy-poll auto: a wake-up
+  that finds a batch of frames opens a 100 us busy window; src/util/busy_poll.h)
+  unless the name says otherwise:
+  causeway-link-event: --busy-poll 0, purely event-driven (arm, sleep, wake
+                   on a kick or a peer signal), the default before auto;
+  causeway-link-poll, causeway-switch-poll: --busy-poll BUSY_POLL_US on every
+                   process, a fixed window that any frame opens.
+  Idle, every Causeway middle sleeps.
 
 The edge drives it in one of two ways:
   flowgen: open loop. Each port generates UDP frames as fast as it can and
@@ -76,7 +80,8 @@ EDGE_CPU, MIDDLE_CPU = 0, 1
 PROMPT = "testpmd> "
 QUEUE_SIZE = 1024
 MBUFS = 16384
-MIDDLES = ("causeway-link", "causeway-link-poll", "causeway-switch", "causeway-switch-poll",
+MIDDLES = ("causeway-link", "causeway-link-event", "causeway-link-poll", "causeway-switch",
+           "causeway-switch-poll",
            "dpdk-io")
 # The busy window of the -poll middles (causeway device/switch --busy-poll).
 BUSY_POLL_US = 100
@@ -88,8 +93,10 @@ TSO_FRAME, TSO_MSS, TSO_MBUF_SIZE, TSO_MBUFS = 65000, 1460, 65535, 4096
 # tso edge ports, in --vdev order: pcap source, A, B, null sink.
 TSO_SRC, TSO_A, TSO_B, TSO_SINK = 0, 1, 2, 3
 # (edge, middle) pairs measured by default, in this order within a run.
-CELLS = (("flowgen", "causeway-link"), ("flowgen", "causeway-link-poll"), ("flowgen", "dpdk-io"),
-         ("loop", "causeway-link"), ("loop", "causeway-link-poll"), ("loop", "causeway-switch"),
+CELLS = (("flowgen", "causeway-link"), ("flowgen", "causeway-link-event"),
+         ("flowgen", "causeway-link-poll"), ("flowgen", "dpdk-io"),
+         ("loop", "causeway-link"), ("loop", "causeway-link-event"), ("loop", "causeway-link-poll"),
+         ("loop", "causeway-switch"),
          ("loop", "causeway-switch-poll"), ("loop", "dpdk-io"),
          ("tso", "causeway-link"), ("tso", "causeway-link-poll"), ("tso", "causeway-switch"),
          ("tso", "dpdk-io"))
@@ -285,7 +292,8 @@ def start_middle(kind, build, tmp, logs, tag, tso=False):
     forwarder up for the tso edge (Causeway offers TSO by default)."""
     a, b = os.path.join(tmp, "A.sock"), os.path.join(tmp, "B.sock")
     procs = []
-    extra = ["--busy-poll", str(BUSY_POLL_US)] if kind.endswith("-poll") else []
+    extra = (["--busy-poll", str(BUSY_POLL_US)] if kind.endswith("-poll") else
+             ["--busy-poll", "0"] if kind.endswith("-event") else [])
     if kind.startswith("causeway-switch"):
         mid = SwitchMiddle(os.path.join(build, "causeway"),
                            [("a", a, MAC_A), ("b", b, MAC_B)], logs, tag, MIDDLE_CPU, extra)

@@ -30,9 +30,11 @@ static void device_usage(FILE *f)
           "                         socket N (docs/CONTROL.md) instead of --link\n"
           "  --sched batch|normal   CPU scheduling class (default batch: a woken device\n"
           "                         does not preempt a busy neighbour; docs/PERFORMANCE.md)\n"
-          "  --busy-poll USEC       after traffic, keep polling this long before arming\n"
-          "                         notifications and sleeping (default 0: never; at most\n"
-          "                         1000000; idle still sleeps; docs/PERFORMANCE.md)\n"
+          "  --busy-poll auto|USEC  after traffic, keep polling this long before arming\n"
+          "                         notifications and sleeping (0: never; at most 1000000).\n"
+          "                         auto (default): 100 us, opened only by a wake-up that\n"
+          "                         found a batch (32 frames); idle always sleeps\n"
+          "                         (docs/PERFORMANCE.md)\n"
           "  --no-sandbox           debugging only: run without the sandbox (seccomp\n"
           "                         allowlist, no capabilities; docs/ARCHITECTURE.md)\n",
           f);
@@ -58,6 +60,7 @@ int cw_cmd_device(int argc, char **argv)
         .net = {.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, .offloads = true, .mrg_rxbuf = true},
         .event_fd = -1,
         .control_fd = -1,
+        .busy_poll = CW_BUSY_AUTO,
     };
     uint64_t v;
     int c;
@@ -105,9 +108,9 @@ int cw_cmd_device(int argc, char **argv)
             break;
         case 'S': cfg.no_sandbox = true; break;
         case 'B':
-            if (cw_parse_uint(optarg, 0, 1000000, &v))
-                cw_usage_error("--busy-poll: '%s' is not microseconds from 0 to 1000000", optarg);
-            cfg.busy_poll_us = (uint32_t)v;
+            if (cw_busy_parse(optarg, &cfg.busy_poll))
+                cw_usage_error("--busy-poll: '%s' is not auto or microseconds from 0 to 1000000",
+                               optarg);
             break;
         case 'P':
             if (cw_sched_parse(optarg, &cfg.sched) < 0)

@@ -20,8 +20,9 @@ static void switch_usage(FILE *f)
           "  --budget N             frames per port per round (1..4096, default 64)\n"
           "  --fdb-aging SECONDS    forget learned addresses after this (1..86400, default 300)\n"
           "  --sched batch|normal   CPU scheduling class (default batch; docs/PERFORMANCE.md)\n"
-          "  --busy-poll USEC       after traffic, keep polling the ports this long before\n"
-          "                         sleeping (default 0: never; at most 1000000)\n"
+          "  --busy-poll auto|USEC  after traffic, keep polling the ports this long before\n"
+          "                         sleeping (0: never; at most 1000000; auto, the default:\n"
+          "                         100 us once a wake-up found a batch of 32 frames)\n"
           "  --no-sandbox           debugging only: do not enter the seccomp sandbox\n"
           "The launcher (causeway run) starts switches; this command is not meant to be\n"
           "run by hand.\n",
@@ -37,7 +38,7 @@ int cw_cmd_switch(int argc, char **argv)
         {"sched", required_argument, NULL, 'P'},     {"busy-poll", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
-    struct cw_switch_opts o = {.name = NULL, .control_fd = -1};
+    struct cw_switch_opts o = {.name = NULL, .control_fd = -1, .busy_poll = CW_BUSY_AUTO};
     uint64_t v;
     int c;
     opterr = 0;
@@ -66,9 +67,9 @@ int cw_cmd_switch(int argc, char **argv)
             break;
         case 'S': o.no_sandbox = true; break;
         case 'B':
-            if (cw_parse_uint(optarg, 0, 1000000, &v))
-                cw_usage_error("--busy-poll: '%s' is not microseconds from 0 to 1000000", optarg);
-            o.busy_poll_us = (uint32_t)v;
+            if (cw_busy_parse(optarg, &o.busy_poll))
+                cw_usage_error("--busy-poll: '%s' is not auto or microseconds from 0 to 1000000",
+                               optarg);
             break;
         case 'P':
             if (cw_sched_parse(optarg, &o.sched) < 0)

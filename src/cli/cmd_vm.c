@@ -27,6 +27,7 @@
 
 #include "commands.h"
 #include "options.h"
+#include "../util/busy_poll.h"
 #include "../util/signals.h"
 #include "vm_qmp.h"
 #include "../core/net.h"
@@ -43,7 +44,7 @@ struct vm_nic {
     uint16_t mtu;
     bool offloads;
     uint16_t queue_size;
-    uint32_t busy_poll_us;
+    struct cw_busy_cfg busy_poll;
     pid_t pid;
     int event_rd;
     char evbuf[256];
@@ -77,7 +78,7 @@ static void vm_usage(FILE *f)
           "  --gmem STRATEGY     persistent (default) or map-per-access\n"
           "  --name NAME         VM name for logs (default vm)\n"
           "  --qemu PATH         QEMU binary (default qemu-system-x86_64 from PATH)\n"
-          "  --net link=PATH[,mac=MAC][,mtu=N][,offloads=on|off][,queue-size=N][,busy-poll=USEC]\n"
+          "  --net link=PATH[,mac=MAC][,mtu=N][,offloads=on|off][,queue-size=N][,busy-poll=auto|USEC]\n"
           "                      a NIC joined to the peer at PATH (repeatable, up to 4);\n"
           "                      busy-poll: the device's busy window (causeway device --help)\n",
           f);
@@ -88,7 +89,8 @@ static void parse_net(struct vm *vm, char *spec)
     if (vm->n_nics == VM_MAX_NICS)
         cw_usage_error("--net: at most %d NICs", VM_MAX_NICS);
     struct vm_nic *n = &vm->nic[vm->n_nics];
-    *n = (struct vm_nic){.offloads = true, .queue_size = 1024, .pid = -1, .event_rd = -1};
+    *n = (struct vm_nic){.offloads = true, .queue_size = 1024, .pid = -1, .event_rd = -1,
+                         .busy_poll = CW_BUSY_AUTO};
     char *cur = spec, *key, *val;
     uint64_t v;
     while ((key = cw_next_kv(&cur, &val))) {
@@ -115,9 +117,9 @@ static void parse_net(struct vm *vm, char *spec)
                 cw_usage_error("--net: queue-size '%s' is not 256, 512 or 1024", val);
             n->queue_size = (uint16_t)v;
         } else if (!strcmp(key, "busy-poll")) {
-            if (cw_parse_uint(val, 0, 1000000, &v))
-                cw_usage_error("--net: busy-poll '%s' is not microseconds from 0 to 1000000", val);
-            n->busy_poll_us = (uint32_t)v;
+            if (cw_busy_parse(val, &n->busy_poll))
+                cw_usage_error("--net: busy-poll '%s' is not auto or microseconds from 0 to "
+                               "1000000", val);
         } else {
             cw_usage_error("--net: unknown key '%s' (link, mac, mtu, offloads, queue-size, "
                            "busy-poll)", key);
@@ -241,7 +243,7 @@ static int spawn_device(struct vm *vm, unsigned i)
              n->mac[3], n->mac[4], n->mac[5]);
     snprintf(mtu, sizeof(mtu), "%u", n->mtu);
     snprintf(evfd, sizeof(evfd), "%d", p[1]);
-    snprintf(busy, sizeof(busy), "%u", n->busy_poll_us);
+    cw_busy_format(&n->busy_poll, busy, sizeof(busy));
     pid_t pid;
     {
         const char *argv[24];

@@ -344,7 +344,7 @@ static void print_stats(struct device *d)
     cw_log("stats link=%s tx_frames=%llu tx_bytes=%llu rx_frames=%llu rx_bytes=%llu "
            "kicks_rx=%llu kicks_tx=%llu interrupts_rx=%llu interrupts_tx=%llu sw_csum=%llu "
            "sw_segments=%llu gmem=%s gmem_maps=%llu gmem_unmaps=%llu vhost_errors=%llu "
-           "unannounced_work=%llu%s",
+           "unannounced_work=%llu busy_windows=%llu%s",
            d->net->link_up ? "up" : "down", (unsigned long long)s->tx_frames,
            (unsigned long long)s->tx_bytes, (unsigned long long)s->rx_frames,
            (unsigned long long)s->rx_bytes, (unsigned long long)d->vhost.stats.kicks[CW_NET_RXQ],
@@ -354,7 +354,7 @@ static void print_stats(struct device *d)
            (unsigned long long)s->sw_segments, cw_gmem_strategy_name(d->cfg->gmem),
            (unsigned long long)d->vhost.mem.maps, (unsigned long long)d->vhost.mem.unmaps,
            (unsigned long long)d->vhost.stats.protocol_errors,
-           (unsigned long long)d->unannounced, drops);
+           (unsigned long long)d->unannounced, (unsigned long long)d->busy.windows, drops);
 }
 
 /* --- the data path --- */
@@ -558,7 +558,7 @@ int cw_device_run(const struct cw_device_config *cfg)
     }
     d->cfg = cfg;
     cw_sched_apply(cfg->sched);
-    cw_busy_init(&d->busy, (uint64_t)cfg->busy_poll_us * 1000u);
+    cw_busy_init(&d->busy, &cfg->busy_poll);
     d->rl = (struct cw_ratelimit)CW_RATELIMIT_INIT(1000, 5);
     for (int i = 0; i < LINK_FDS; i++)
         d->link_fds[i] = -1;

@@ -10,6 +10,7 @@
 
 #include "../core/net.h"
 #include "../gmem/guest_memory.h"
+#include "../util/busy_poll.h"
 #include "../util/sched.h"
 
 struct cw_device_config {
@@ -24,7 +25,7 @@ struct cw_device_config {
                                  * excludes link_path: the port comes from the launcher */
     bool no_sandbox;            /* debugging only: serve without src/util/sandbox.h */
     enum cw_sched sched;        /* CPU scheduling class (src/util/sched.h) */
-    uint32_t busy_poll_us;      /* busy window after traffic (src/util/busy_poll.h), 0: off */
+    struct cw_busy_cfg busy_poll; /* busy window after traffic (src/util/busy_poll.h) */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */

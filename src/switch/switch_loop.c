@@ -626,7 +626,7 @@ int cw_switch_main(const struct cw_switch_opts *o)
     }
     p->o = o;
     cw_sched_apply(o->sched);
-    cw_busy_init(&p->busy, (uint64_t)o->busy_poll_us * 1000u);
+    cw_busy_init(&p->busy, &o->busy_poll);
     p->ctl = o->control_fd;
     p->epfd = p->sigfd = -1;
     p->rl = (struct cw_ratelimit)CW_RATELIMIT_INIT(1000, 5);

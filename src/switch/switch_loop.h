@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../util/busy_poll.h"
 #include "../util/sched.h"
 
 struct cw_switch_opts {
@@ -21,7 +22,7 @@ struct cw_switch_opts {
     uint32_t fdb_aging_ms; /* 0: CW_FDB_DEFAULT_AGING_MS */
     bool no_sandbox;       /* debugging only: skip seccomp/capability drop */
     enum cw_sched sched;   /* CPU scheduling class (src/util/sched.h) */
-    uint32_t busy_poll_us; /* busy window after traffic (src/util/busy_poll.h), 0: off */
+    struct cw_busy_cfg busy_poll; /* busy window after traffic (src/util/busy_poll.h) */
 };
 
 /* Run until the launcher closes the control socket or SIGTERM/SIGINT.

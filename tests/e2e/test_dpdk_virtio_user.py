@@ -69,7 +69,21 @@ def accumulated(text, key):
 
 
 def test_testpmd_txonly_to_rxonly(env):
-    run_txonly_to_rxonly(env, [])
+    """The defaults (--busy-poll auto): testpmd's bursts are batches, so the
+    devices open busy windows under this flood; once it stops they sleep."""
+    a, b = run_txonly_to_rxonly(env, [])
+    check(a.get("busy_windows", 0) > 0 and b.get("busy_windows", 0) > 0,
+          "auto opened no busy window under testpmd's flood: a %r, b %r"
+          % (a.get("busy_windows"), b.get("busy_windows")))
+
+
+def test_testpmd_event_driven(env):
+    """--busy-poll 0: purely event-driven, the same traffic arrives and no
+    window ever opens."""
+    a, b = run_txonly_to_rxonly(env, ["--busy-poll", "0"])
+    check(a.get("busy_windows") == 0 and b.get("busy_windows") == 0,
+          "--busy-poll 0 opened busy windows: a %r, b %r"
+          % (a.get("busy_windows"), b.get("busy_windows")))
 
 
 def test_testpmd_busy_poll(env):
@@ -117,6 +131,7 @@ def run_txonly_to_rxonly(env, extra):
     check(sa and sa[1] >= sent * 0.9, "device a forwarded %r of %d" % (sa, sent))
     check(sb and sb[2] >= got, "device b delivered %r, testpmd counted %d" % (sb, got))
     check(idle < 0.1, "devices %s used %.2f CPU-s in 2 s without traffic" % (extra, idle))
+    return device_counters(out["a"]), device_counters(out["b"])
 
 
 def test_testpmd_through_switch_busy_poll(env):
