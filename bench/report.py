@@ -244,11 +244,11 @@ def section_startup(raw, md):
 
 
 DPDK_MIDDLES = [
-    ("causeway-link", "Causeway link (2 device processes)"),
+    ("causeway-link", "Causeway link (2 device processes, default --busy-poll auto)"),
     ("causeway-link-event", "Causeway link, --busy-poll 0 (event-driven only)"),
-    ("causeway-link-poll", "Causeway link, --busy-poll"),
+    ("causeway-link-poll", "Causeway link, --busy-poll 100"),
     ("causeway-switch", "Causeway switch (switch + 2 device processes)"),
-    ("causeway-switch-poll", "Causeway switch, --busy-poll"),
+    ("causeway-switch-poll", "Causeway switch, --busy-poll 100"),
     ("dpdk-io", "DPDK vhost + io forwarding"),
 ]
 DPDK_EDGES = [("flowgen", "flowgen (open loop)"), ("loop", "loop (tx_first + io, closed loop)"),
@@ -541,8 +541,8 @@ def section_vm(raw, out, md):
     md.append(
         "- **Causeway**: `causeway vm` twice with the same link path (vhost-user NIC, queue "
         "size 1024, INTx interrupts because QEMU 7.2 under TCG crashes with vhost-user and "
-        "MSI-X), per gmem strategy and offload setting (offloads on = checksum/TSO/ECN "
-        "offered to both guests).\n"
+        "MSI-X; devices at their default, `--busy-poll auto`), per gmem strategy and offload "
+        "setting (offloads on = checksum/TSO/ECN offered to both guests).\n"
         "- **Causeway switch**: the same two VMs from one system file through `causeway run`: "
         "each VM's device process on a port of one `causeway switch` (MAC and IPv4 "
         "anti-spoofing on, both NICs in one domain so no policy rule is evaluated), gmem "
