@@ -575,6 +575,12 @@ def section_vm(raw, out, md):
     cells = [cell(vals(s, "ping", "rtt_avg_ms"), 3) for s, _ in setups]
     md.append("| ping RTT avg, ms | %s |" % " | ".join(cells))
     md.append("")
+    windows = ["%s: %s" % (n, ", ".join(str(v) for v in vals(s, "busy_windows", "busy_windows")))
+               for s, n in setups if vals(s, "busy_windows", "busy_windows")]
+    if windows:
+        md.append("Busy windows the two devices opened over each whole run (their `busy_windows` "
+                  "counter; `--busy-poll auto` opens one only for a wake-up that found 32 "
+                  "frames): %s.\n" % "; ".join(windows))
     sw = [r for r in rows if r["setup"] == "cw-switch" and "error" not in r]
     ln = [r for r in rows if r["setup"] == "cw-persistent-on" and "error" not in r]
     if sw and ln:

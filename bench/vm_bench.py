@@ -336,6 +336,13 @@ def finish_pair(vms, sampler, setup, run, seconds, pings):
             r["error"] = ("killed by its timeout (a stalled test)" if r["status"] == 143
                           else "iperf3/ping exited %d after its retries (see log %s)"
                           % (r["status"], cli.log.name))
+    # Busy windows the two devices opened over the whole run (their exit
+    # stats lines): how much polling --busy-poll auto did for these guests.
+    windows = [int(m) for v in vms for m in re.findall(r" stats link=.* busy_windows=(\d+)",
+                                                      v.text())]
+    if len(windows) == 2:
+        rows.append({"setup": setup, "run": run, "test": "busy_windows",
+                     "busy_windows": sum(windows)})
     return rows
 
 
@@ -353,8 +360,11 @@ def causeway_pair(build, setup, run, logs, seconds, udp, pings):
             args = [os.path.join(build, "causeway"), "vm", "--name", name, "--kernel", KERNEL,
                     "--initrd", INITRD, "--mem", MEM, "--cpus", str(CPUS), "--gmem", gmem,
                     "--cmdline", guest_cmdline(name, script, ip),
-                    "--net", "link=%s,mac=%s,offloads=%s,busy-poll=%d" % (
-                        link, mac, offloads, BUSY_POLL_US.get(setup, 0))]
+                    "--net", "link=%s,mac=%s,offloads=%s%s" % (
+                        link, mac, offloads,
+                        # the others keep the device's default (auto)
+                        ",busy-poll=%d" % BUSY_POLL_US[setup] if setup in BUSY_POLL_US
+                        else "")]
             vms.append(Console(args, os.path.join(logs, "%s-run%d-%s.log" % (setup, run, name)),
                                sampler.sample if name == "cli" else None))
         for v in vms:
