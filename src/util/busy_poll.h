@@ -17,9 +17,10 @@
  * least CW_BUSY_AUTO_MIN_BATCH frames before the process would sleep again.
  * That is a stream arriving faster than the notify-and-wake round trip (a
  * DPDK driver posts bursts of 32); a guest that hands over a frame or a few
- * per kick (a TCP stream of TSO frames, a TCG guest, a ping) keeps plain
- * notifications and costs no polling, which there would take the CPU from
- * its vCPUs. Once open, any frame keeps the window open, as in fixed mode.
+ * per kick (a TCP stream of TSO frames, a ping) keeps plain notifications
+ * and costs no polling, which would take CPU from its vCPUs where they share
+ * the host's cores. Once open, any frame keeps the window open, as in fixed
+ * mode.
  *
  * Sharing a core (two device processes and a switch may): a round that found
  * nothing for yield_ns gives the core to whoever else is runnable
