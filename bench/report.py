@@ -755,6 +755,9 @@ def main():
     if loadtxt:
         md.append("| load average (1/5/15 min) before each section | %s |"
                   % "; ".join(l.strip() for l in loadtxt.splitlines() if l.strip()))
+    if m.get("note"):
+        # a section re-run on its own: which commit and time each part comes from
+        md.append("| note | %s |" % m["note"])
     md.append("")
     md.append("**Machine load:** this is a 2-core machine shared with other engineers who were "
               "building and running tests (VMs included) during the run; the load averages "
