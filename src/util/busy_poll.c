@@ -1,8 +1,9 @@
 #include "busy_poll.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "../cli/options.h"
 
 int cw_busy_parse(const char *s, struct cw_busy_cfg *out)
 {
@@ -10,11 +11,8 @@ int cw_busy_parse(const char *s, struct cw_busy_cfg *out)
         *out = CW_BUSY_AUTO;
         return 0;
     }
-    if (*s < '0' || *s > '9' || strlen(s) > 7)
-        return -1;
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-    if (*end || v > 1000000ul)
+    uint64_t v;
+    if (cw_parse_uint(s, 0, 1000000, &v))
         return -1;
     *out = (struct cw_busy_cfg){.window_us = (uint32_t)v};
     return 0;
