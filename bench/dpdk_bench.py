@@ -21,7 +21,7 @@ MIDDLE (CPU 1) is one of
                    process, a fixed window that any frame opens.
   Idle, every Causeway middle sleeps.
 
-The edge drives it in one of two ways:
+The edge drives it in one of three ways:
   flowgen: open loop. Each port generates UDP frames as fast as it can and
            counts what arrives. flowgen writes the same fixed MACs into every
            frame of both ports (00:01:02:03:04:00 -> :01, hard-coded in
@@ -90,8 +90,8 @@ EDGES = ("flowgen", "loop", "tso")
 # 65535 bytes, so a 64 KiB frame in one mbuf tops out just below that), the MSS
 # it asks the driver to segment to (MTU 1500), mbufs of that size, fewer of them.
 TSO_FRAME, TSO_MSS, TSO_MBUF_SIZE, TSO_MBUFS = 65000, 1460, 65535, 4096
-# tso edge ports, in --vdev order: pcap source, A, B, null sink.
-TSO_SRC, TSO_A, TSO_B, TSO_SINK = 0, 1, 2, 3
+# tso edge ports, in --vdev order: pcap source (0), A, B, null sink (3).
+TSO_A, TSO_B = 1, 2
 # (edge, middle) pairs measured by default, in this order within a run.
 CELLS = (("flowgen", "causeway-link"), ("flowgen", "causeway-link-event"),
          ("flowgen", "causeway-link-poll"), ("flowgen", "dpdk-io"),
