@@ -575,8 +575,11 @@ def section_vm(raw, out, md):
     cells = [cell(vals(s, "ping", "rtt_avg_ms"), 3) for s, _ in setups]
     md.append("| ping RTT avg, ms | %s |" % " | ".join(cells))
     md.append("")
-    windows = ["%s: %s" % (n, ", ".join(str(v) for v in vals(s, "busy_windows", "busy_windows")))
-               for s, n in setups if vals(s, "busy_windows", "busy_windows")]
+    windows = []
+    for s, n in setups:
+        opened = vals(s, "busy_windows", "busy_windows")
+        if opened:
+            windows.append("%s: %s" % (n, ", ".join(str(v) for v in opened)))
     if windows:
         md.append("Busy windows the two devices opened over each whole run (their `busy_windows` "
                   "counter; `--busy-poll auto` opens one only for a wake-up that found 32 "
