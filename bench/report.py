@@ -255,6 +255,7 @@ DPDK_EDGES = [("flowgen", "flowgen (open loop)"), ("loop", "loop (tx_first + io,
               ("tso", "tso (TSO frames replayed, one direction)")]
 SWITCH_DPDK_TARGET = 0.60  # the issue: frames/s through the switch >= 60% of the link's
 SWITCH_VM_TARGET = 0.80    # the issue: VM->VM TCP through the switch >= 80% of the link's
+TAP_VM_TARGET = 1.2        # the issue: VM->VM TCP over a link >= 1.2x QEMU tap's
 
 
 def dpdk_rows(d):
@@ -278,17 +279,46 @@ def paired_ratios(rows_a, rows_b, key, match):
             if r.get(key) is not None and by_run.get(match(r))]
 
 
-def ratio_text(num, den, per_run, target=None):
-    """'0.42 (per run 0.38–0.47)' from the medians and the per-run ratios."""
+def ratio_text(num, den, per_run, target=None, at_most=None):
+    """'0.42 (per run 0.38–0.47)' from the medians and the per-run ratios;
+    target: the ratio must be at least this, at_most: at most this."""
     if not num or not den:
         return "–"
-    text = "%.2f" % (num[0] / den[0])
+    r = num[0] / den[0]
+    text = "%.2f" % r
     if len(per_run) > 1:
         text += " (per run %.2f–%.2f)" % (min(per_run), max(per_run))
     if target is not None:
-        text += ", target ≥ %.2f: %s" % (target, "met" if num[0] / den[0] >= target else
-                                          "**not met**")
+        text += ", target ≥ %.2f: %s" % (target, "met" if r >= target else "**not met**")
+    if at_most is not None:
+        text += ", target ≤ %.2f: %s" % (at_most, "met" if r <= at_most else "**not met**")
     return text
+
+
+def paired_table(md, rows, setup_a, setup_b, heading, intro, names, tests, targets):
+    """Setup a against setup b, test by test: both medians and their ratio
+    with the per-run ratios. tests: (test, key, label); targets: test ->
+    (at least, at most) for the ratio."""
+    a_rows = [r for r in rows if r["setup"] == setup_a and "error" not in r]
+    b_rows = [r for r in rows if r["setup"] == setup_b and "error" not in r]
+    if not a_rows or not b_rows:
+        return
+    md.append("### %s\n" % heading)
+    md.append(intro + "\n")
+    md.append("| test | %s | %s | %s / %s |" % (names[0], names[1], names[0], names[1]))
+    md.append("|---|---|---|---|")
+    for test, key, label in tests:
+        a = [r for r in a_rows if r["test"] == test and r.get(key) is not None]
+        b = [r for r in b_rows if r["test"] == test and r.get(key) is not None]
+        if not a or not b:
+            continue
+        digits = 3 if test == "ping" else 0
+        per = paired_ratios(a, b, key, lambda r: r["run"])
+        lo, hi = targets.get(test, (None, None))
+        md.append("| %s | %s | %s | %s |" % (
+            label, cell([r[key] for r in a], digits), cell([r[key] for r in b], digits),
+            ratio_text(summary([r[key] for r in a]), summary([r[key] for r in b]), per, lo, hi)))
+    md.append("")
 
 
 def section_dpdk(raw, out, md):
@@ -572,8 +602,12 @@ def section_vm(raw, out, md):
     md.append("| UDP loss %%, client → server | %s |" % " | ".join(cells))
     cells = [cell(vals(s, "udpr", "loss_pct"), 1) for s, _ in setups]
     md.append("| UDP loss %%, server → client | %s |" % " | ".join(cells))
-    cells = [cell(vals(s, "ping", "rtt_avg_ms"), 3) for s, _ in setups]
-    md.append("| ping RTT avg, ms | %s |" % " | ".join(cells))
+    for key, label in (("rtt_avg_ms", "ping RTT avg, ms"),
+                       ("rtt_median_ms", "ping RTT median (each run's median of its pings), ms"),
+                       ("rtt_p90_ms", "ping RTT 90th percentile (each run's), ms")):
+        if any(vals(s, "ping", key) for s, _ in setups):
+            cells = [cell(vals(s, "ping", key), 3) for s, _ in setups]
+            md.append("| %s | %s |" % (label, " | ".join(cells)))
     md.append("")
     windows = []
     for s, n in setups:
@@ -584,28 +618,22 @@ def section_vm(raw, out, md):
         md.append("Busy windows the two devices opened over each whole run (their `busy_windows` "
                   "counter; `--busy-poll auto` opens one only for a wake-up that found 32 "
                   "frames): %s.\n" % "; ".join(windows))
-    sw = [r for r in rows if r["setup"] == "cw-switch" and "error" not in r]
-    ln = [r for r in rows if r["setup"] == "cw-persistent-on" and "error" not in r]
-    if sw and ln:
-        md.append("### Switch vs link\n")
-        md.append("`cw-switch` against `cw-persistent-on` (same gmem, offloads, guests and "
-                  "tests; the two boot one after the other in every run): ratio of the "
-                  "medians, and the range of the ratios within each run. The issue's target: "
-                  "VM→VM TCP through the switch at least %d%% of the link's.\n"
-                  % (SWITCH_VM_TARGET * 100))
-        md.append("| test | switch | link | switch / link |")
-        md.append("|---|---|---|---|")
-        for test, label in VM_TESTS[:4] + [("ping", "ping RTT avg, ms (lower is better)")]:
-            key = "rtt_avg_ms" if test == "ping" else "mbps"
-            a = [r for r in sw if r["test"] == test and r.get(key) is not None]
-            b = [r for r in ln if r["test"] == test and r.get(key) is not None]
-            per = paired_ratios(a, b, key, lambda r: r["run"])
-            md.append("| %s | %s | %s | %s |" % (
-                label, cell([r[key] for r in a], 3 if test == "ping" else 0),
-                cell([r[key] for r in b], 3 if test == "ping" else 0),
-                ratio_text(summary([r[key] for r in a]), summary([r[key] for r in b]), per,
-                           SWITCH_VM_TARGET if test.startswith("tcp1") else None)))
-        md.append("")
+    ping_rows = [("ping", "rtt_avg_ms", "ping RTT avg, ms (lower is better)"),
+                 ("ping", "rtt_median_ms", "ping RTT median, ms (lower is better)")]
+    tcp_rows = [(test, "mbps", label) for test, label in VM_TESTS[:4]]
+    paired_table(md, rows, "cw-switch", "cw-persistent-on", "Switch vs link",
+                 "`cw-switch` against `cw-persistent-on` (same gmem, offloads, guests and "
+                 "tests; the two boot one after the other in every run): ratio of the "
+                 "medians, and the range of the ratios within each run. The issue's target: "
+                 "VM→VM TCP through the switch at least %d%% of the link's."
+                 % (SWITCH_VM_TARGET * 100), ("switch", "link"), tcp_rows + ping_rows,
+                 {"tcp1": (SWITCH_VM_TARGET, None), "tcp1r": (SWITCH_VM_TARGET, None)})
+    paired_table(md, rows, "cw-persistent-on", "tap", "Causeway link vs QEMU tap",
+                 "`cw-persistent-on` against `tap` (QEMU's best path here), paired by run as "
+                 "above. The issue's targets: TCP at least %.1f× tap's, ping RTT no worse "
+                 "(ratio at most 1)." % TAP_VM_TARGET, ("link", "tap"), tcp_rows + ping_rows,
+                 dict([(t, (TAP_VM_TARGET, None)) for t, _, _ in tcp_rows] +
+                      [("ping", (None, 1.0))]))
     md.append("### Host CPU seconds per GB received\n")
     md.append(
         "Measured per test window (from the client's `start`/`end` console markers), utime+"
@@ -680,13 +708,13 @@ def section_vm(raw, out, md):
     a1.legend(fontsize=7)
     ping_setups = [(s, n) for s, n in setups if s != "loopback"]
     for i, (s, n) in enumerate(ping_setups):
-        sm = summary(vals(s, "ping", "rtt_avg_ms"))
+        sm = summary(vals(s, "ping", "rtt_median_ms") or vals(s, "ping", "rtt_avg_ms"))
         if sm:
             a2.bar(i, sm[0], yerr=[[sm[0] - sm[1]], [sm[2] - sm[0]]], capsize=2)
     a2.set_xticks(range(len(ping_setups)))
     a2.set_xticklabels([s for s, _ in ping_setups], rotation=45, ha="right", fontsize=7)
     a2.set_ylabel("ms")
-    a2.set_title("ping RTT (avg)")
+    a2.set_title("ping RTT (median)")
     a2.grid(axis="y", alpha=0.3)
     cv, ce, labels, colors = [], [], [], []
     color = {"devices": "tab:orange", "switch": "tab:green", "QEMU I/O": "tab:blue"}

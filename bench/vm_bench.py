@@ -279,12 +279,22 @@ def parse_iperf(block):
 
 
 def parse_ping(block):
+    """(avg, min, max, loss %, median, 90th percentile) of one ping test.
+    The median and p90 come from the per-reply times: on this host a few
+    replies in twenty can wait milliseconds for a halted CPU to be woken,
+    and the average follows those few."""
     m = re.search(r"min/avg/max = ([\d.]+)/([\d.]+)/([\d.]+)", block)
     lost = re.search(r"(\d+)% packet loss", block)
     if not m:
         return None
+    times = sorted(float(t) for t in re.findall(r"seq=\d+ ttl=\d+ time=([\d.]+) ms", block))
+    median = p90 = None
+    if times:
+        h = len(times) // 2
+        median = times[h] if len(times) % 2 else (times[h - 1] + times[h]) / 2
+        p90 = times[min(len(times) - 1, (9 * len(times)) // 10)]
     return float(m.group(2)), float(m.group(1)), float(m.group(3)), \
-        int(lost.group(1)) if lost else None
+        int(lost.group(1)) if lost else None, median, p90
 
 
 def results_from(text, sampler, setup, run):
@@ -300,7 +310,8 @@ def results_from(text, sampler, setup, run):
         if test == "ping":
             p = parse_ping(block)
             if p:
-                row["rtt_avg_ms"], row["rtt_min_ms"], row["rtt_max_ms"], row["ping_loss"] = p
+                (row["rtt_avg_ms"], row["rtt_min_ms"], row["rtt_max_ms"], row["ping_loss"],
+                 row["rtt_median_ms"], row["rtt_p90_ms"]) = p
         else:
             r = parse_iperf(block)
             if r:
