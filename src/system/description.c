@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cli/options.h"
+#include "../util/parse.h"
 #include "ip_prefix.h"
 #include "json_fields.h"
 #include "json_locate.h"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../cli/options.h"
+#include "parse.h"
 
 int cw_busy_parse(const char *s, struct cw_busy_cfg *out)
 {
