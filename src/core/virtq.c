@@ -591,6 +591,13 @@ bool cw_vq_set_notify(struct cw_vq *vq, bool enable)
 {
     if (!cw_vq_ready(vq))
         return false;
+    /* Already disabled, and what we stored still holds: the driver reads
+     * that field before every kick it might send, so a store per batch
+     * would pull the line away from its CPU and back each time. */
+    if (!enable && vq->notify_stored && !vq->notify_enabled &&
+        (!vq->event_idx ||
+         (uint16_t)(vq->last_avail_idx - 1u - vq->event_stored) < CW_VQ_EVENT_REWRITE))
+        return false;
     if (vq->event_idx) {
         /* Spec "Available Buffer Notification Suppression": with EVENT_IDX
          * the driver ignores used->flags and kicks
@@ -601,10 +608,11 @@ bool cw_vq_set_notify(struct cw_vq *vq, bool enable)
          * and an event on an entry the driver published already is one it
          * never kicks for. Disabled: point one behind what we consumed, a
          * position the driver will not pass for another 65535 entries (and
-         * we rewrite it long before that). */
+         * we rewrite it long before that: CW_VQ_EVENT_REWRITE). */
         uint16_t ev = enable ? vq->avail_idx : (uint16_t)(vq->last_avail_idx - 1u);
         if (!write_avail_event(vq, ev))
             return false;
+        vq->event_stored = ev;
     } else {
         /* Written every time, not only on a change: after a backend restart
          * the guest's flags may still hold what a previous instance left. */
@@ -612,6 +620,7 @@ bool cw_vq_set_notify(struct cw_vq *vq, bool enable)
             return false;
     }
     vq->notify_enabled = enable;
+    vq->notify_stored = true;
     if (!enable)
         return false;
     /* Same section, the device's half of the handshake: the avail_event /

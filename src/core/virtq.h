@@ -86,7 +86,18 @@ struct cw_vq {
     uint16_t signalled_used; /* used idx at the last interrupt */
     bool signalled_used_valid;
     bool notify_enabled;
+    /* The suppression state is in guest memory as notify_enabled says
+     * (false until the first store after setup: a previous backend may
+     * have left anything there); event_stored is the avail_event stored. */
+    bool notify_stored;
+    uint16_t event_stored;
 };
+
+/* A disabled avail_event (one behind the last chain consumed) is stored
+ * again once this many chains were consumed since: far below the 65536
+ * the driver must publish to pass it, even a whole ring (at most 32768)
+ * ahead of us. */
+#define CW_VQ_EVENT_REWRITE 16384u
 
 /* Prepare a queue. features: negotiated set (EVENT_IDX, INDIRECT_DESC).
  * last_avail_idx: where to resume (vhost-user SET_VRING_BASE). The used index

@@ -723,6 +723,38 @@ static void test_notify_event_idx(void **state)
     assert_int_equal(sim_used_flags(&f->r), 0);
 }
 
+/* Disabling again while disabled stores nothing (the driver reads that
+ * field before each kick it might send: a store per batch would move its
+ * line between CPUs every time), until the stored event index is
+ * CW_VQ_EVENT_REWRITE chains old; at every point a driver publishing a
+ * whole ring ahead must not be asked to kick. */
+static void test_notify_disabled_store_kept(void **state)
+{
+    struct fx *f = *state;
+    start(f, 8, FEAT_ALL);
+    assert_false(cw_vq_set_notify(&f->vq, false));
+    uint16_t ev0 = sim_avail_event(&f->r);
+    assert_int_equal(ev0, 0xffff);
+    for (uint32_t i = 1; i <= CW_VQ_EVENT_REWRITE; i++) {
+        struct sim_seg seg = {.len = 64, .gpa = SIM_R0_GPA + 0x1000};
+        sim_avail_push(&f->r, sim_chain(&f->r, &seg, 1));
+        assert_int_equal(cw_vq_pop(&f->vq, &f->c), 1);
+        cw_vq_push(&f->vq, f->c.head, 0);
+        cw_vq_flush(&f->vq);
+        assert_false(cw_vq_set_notify(&f->vq, false));
+        uint16_t ev = sim_avail_event(&f->r);
+        assert_false(sim_need_event(ev, (uint16_t)(i + 8), (uint16_t)i));
+        if (i < CW_VQ_EVENT_REWRITE)
+            assert_int_equal(ev, ev0);
+    }
+    assert_int_equal(sim_avail_event(&f->r), (uint16_t)(CW_VQ_EVENT_REWRITE - 1));
+    /* Enabling always stores (and so does the next disable). */
+    assert_false(cw_vq_set_notify(&f->vq, true));
+    assert_int_equal(sim_avail_event(&f->r), (uint16_t)CW_VQ_EVENT_REWRITE);
+    assert_false(cw_vq_set_notify(&f->vq, false));
+    assert_int_equal(sim_avail_event(&f->r), (uint16_t)(CW_VQ_EVENT_REWRITE - 1));
+}
+
 /* Chains popped and given back (an RX frame needing more buffers than the
  * driver has posted): asking for a kick must ask for one on the driver's
  * NEXT entry, not on the first given-back one, which the driver published
@@ -1097,6 +1129,7 @@ int main(void)
         BOTH(test_interrupt_flags),
         BOTH(test_notify_flags),
         BOTH(test_notify_event_idx),
+        BOTH(test_notify_disabled_store_kept),
         BOTH(test_notify_event_idx_after_unpop),
         BOTH(test_hostile_avail_idx_ahead),
         BOTH(test_hostile_avail_idx_backwards),
