@@ -247,7 +247,7 @@ DPDK_MIDDLES = [
     ("causeway-link", "Causeway link (2 device processes, default --busy-poll auto)"),
     ("causeway-link-event", "Causeway link, --busy-poll 0 (event-driven only)"),
     ("causeway-link-poll", "Causeway link, --busy-poll 100"),
-    ("causeway-switch", "Causeway switch (switch + 2 device processes)"),
+    ("causeway-switch", "Causeway switch (switch + 2 device processes, default --busy-poll auto)"),
     ("causeway-switch-poll", "Causeway switch, --busy-poll 100"),
     ("dpdk-io", "DPDK vhost + io forwarding"),
 ]
