@@ -352,8 +352,24 @@ def stop_middle(procs):
             kill_group(p)
 
 
+def line_ns(build):
+    """A cache line's one-way time between the edge's CPU and the middle's
+    (bench/line_latency.c), or None when it cannot be measured. On this host
+    it is ~50 or ~230 ns depending on where the hypervisor put the two vCPUs,
+    and a middle's rate at small frames follows it (docs/PERFORMANCE.md)."""
+    try:
+        out = subprocess.run([os.path.join(build, "bench", "line_latency"), str(EDGE_CPU),
+                              str(MIDDLE_CPU)], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"line_ns=([\d.]+)", out)
+    return float(m.group(1)) if m else None
+
+
 def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
     tag = "%s-%s-%d-run%d" % (edge_mode, kind, size, run)
+    line_before = line_ns(build)
     tmp = tempfile.mkdtemp(prefix="cwb-dpdk-")
     procs, pids = start_middle(kind, build, tmp, logs, tag, tso=edge_mode == "tso")
     edge = None
@@ -401,6 +417,7 @@ def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
         # EAL leaves its runtime directory (config, mp socket) behind
         for side in ("edge", "mid"):
             shutil.rmtree("/var/run/dpdk/cwb%d-%s" % (os.getpid(), side), ignore_errors=True)
+    line_after = line_ns(build)
     # received: what came out of the middle (both virtio ports; tso: B only)
     rx_ports, tx_ports = ((TSO_B,), (TSO_A,)) if edge_mode == "tso" else ((0, 1), (0, 1))
     if not set(rx_ports + tx_ports) <= set(sa) or not set(rx_ports + tx_ports) <= set(sb):
@@ -423,7 +440,10 @@ def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
            # the middle's sleeps and preemptions per thousand frames: what
            # sharing one core between processes costs
            "sleeps_per_kframe": (xb[0] - xa[0]) / (frames / 1e3) if frames else None,
-           "preempts_per_kframe": (xb[1] - xa[1]) / (frames / 1e3) if frames else None}
+           "preempts_per_kframe": (xb[1] - xa[1]) / (frames / 1e3) if frames else None,
+           # the cache line between the edge's and the middle's CPU, before
+           # and after the cell (None: not measured)
+           "line_ns": [line_before, line_after]}
     if switch_drops is not None:
         row["switch_drops"] = switch_drops
     if sw_a is not None:
@@ -431,11 +451,12 @@ def one_run(edge_mode, kind, size, build, logs, run, warmup, duration, idle):
         row["switch_cpu_per_s"] = (sw_b - sw_a) / dt
     print("dpdk: %-7s %-15s %5d B run %d: %.3f M frames/s, %.2f Gbit/s, middle CPU %.2f s/s "
           "(%.3f s per M frames), idle CPU %.4f s/s, others on CPU %d %.2f s/s, "
-          "per 1000 frames %.2f sleeps %.2f preemptions" % (
+          "per 1000 frames %.2f sleeps %.2f preemptions, line %s ns" % (
               edge_mode, kind, size, run, row["mfps"], row["gbps"], row["cpu_per_s"],
               row["cpu_per_mframe"] or 0, idle_cpu, MIDDLE_CPU,
               row["others_on_middle_cpu_per_s"], row["sleeps_per_kframe"] or 0,
-              row["preempts_per_kframe"] or 0), flush=True)
+              row["preempts_per_kframe"] or 0,
+              "/".join("%.0f" % v if v is not None else "?" for v in row["line_ns"])), flush=True)
     if switch_drops:
         print("dpdk: %s %s %d B run %d: switch drops (whole run) %s" % (
             edge_mode, kind, size, run, ", ".join("%s %d" % kv for kv in sorted(switch_drops.items()))),

@@ -321,6 +321,47 @@ def paired_table(md, rows, setup_a, setup_b, heading, intro, names, tests, targe
     md.append("")
 
 
+LINE_NEAR_NS = 100  # a cache line between the two CPUs faster than this: shared cache
+LINE_FAR_NS = 150   # slower than this: not
+
+
+def line_phase(row):
+    """'near', 'far' or None (not measured, or the two measurements of the
+    cell disagree: the phase changed during it)."""
+    v = row.get("line_ns") or []
+    if len(v) != 2 or None in v:
+        return None
+    if max(v) < LINE_NEAR_NS:
+        return "near"
+    if min(v) > LINE_FAR_NS:
+        return "far"
+    return None
+
+
+def dpdk_ratios_by_phase(get, edge_sizes):
+    """Table rows: per-run Causeway/DPDK ratios split by the phase both cells
+    of the run saw. Empty when no cell recorded the line time."""
+    out = []
+    for edge, _ in DPDK_EDGES:
+        for size in edge_sizes(edge):
+            dd = {r["run"]: r for r in get.get((edge, "dpdk-io", size), [])}
+            for kind, label in DPDK_MIDDLES:
+                if kind == "dpdk-io":
+                    continue
+                cells = {"near": [], "far": []}
+                for r in get.get((edge, kind, size), []):
+                    d = dd.get(r["run"])
+                    ph = line_phase(r)
+                    if d and ph and line_phase(d) == ph and d["mfps"]:
+                        cells[ph].append(r["mfps"] / d["mfps"])
+                if cells["near"] or cells["far"]:
+                    out.append("| %s | %d B | %s | %s | %s |" % (
+                        edge, size, label,
+                        ", ".join("%.2f" % x for x in sorted(cells["near"])) or "–",
+                        ", ".join("%.2f" % x for x in sorted(cells["far"])) or "–"))
+    return out
+
+
 def section_dpdk(raw, out, md):
     md.append("## 3. Against DPDK's own forwarder, driven by a real virtio driver "
               "(`bench/dpdk_bench.py`)\n")
@@ -487,6 +528,7 @@ def section_dpdk(raw, out, md):
                     edge, size, label, med,
                     ", ".join("%.2f" % x for x in per) or "–",
                     "%d of %d" % (sum(x >= 1.0 for x in per), len(per))))
+    by_phase = dpdk_ratios_by_phase(get, edge_sizes)
     if ratio:
         md.append("**Against DPDK's forwarder** (the issue's target: at least its frames/s at "
                   "every size): the ratio of the medians, and each run's own ratio (the "
@@ -496,6 +538,18 @@ def section_dpdk(raw, out, md):
                   "above DPDK |")
         md.append("|---|---|---|---|---|---|")
         md.extend(ratio)
+        md.append("")
+    if by_phase:
+        md.append("**By the host's phase.** Before and after each cell the bench times a cache "
+                  "line between the edge's CPU and the middle's (`bench/line_latency`): about "
+                  "%d ns when the hypervisor runs this guest's two vCPUs on cores that share a "
+                  "cache, about 230 ns when not, and a middle waiting on the driver's lines "
+                  "moves far less in the second case. Per-run ratios where both cells of the "
+                  "run saw the same phase (both measurements under %d ns: near; over %d ns: "
+                  "far):\n" % (LINE_NEAR_NS // 2, LINE_NEAR_NS, LINE_FAR_NS))
+        md.append("| edge | frame | middle | runs near | runs far |")
+        md.append("|---|---|---|---|---|")
+        md.extend(by_phase)
         md.append("")
     if "busy_poll_us" in p:
         md.append("**--busy-poll** (the `-poll` rows): every Causeway process of the middle "
