@@ -338,30 +338,6 @@ def line_phase(row):
     return None
 
 
-def dpdk_ratios_by_phase(get, edge_sizes):
-    """Table rows: per-run Causeway/DPDK ratios split by the phase both cells
-    of the run saw. Empty when no cell recorded the line time."""
-    out = []
-    for edge, _ in DPDK_EDGES:
-        for size in edge_sizes(edge):
-            dd = {r["run"]: r for r in get.get((edge, "dpdk-io", size), [])}
-            for kind, label in DPDK_MIDDLES:
-                if kind == "dpdk-io":
-                    continue
-                cells = {"near": [], "far": []}
-                for r in get.get((edge, kind, size), []):
-                    d = dd.get(r["run"])
-                    ph = line_phase(r)
-                    if d and ph and line_phase(d) == ph and d["mfps"]:
-                        cells[ph].append(r["mfps"] / d["mfps"])
-                if cells["near"] or cells["far"]:
-                    out.append("| %s | %d B | %s | %s | %s |" % (
-                        edge, size, label,
-                        ", ".join("%.2f" % x for x in sorted(cells["near"])) or "–",
-                        ", ".join("%.2f" % x for x in sorted(cells["far"])) or "–"))
-    return out
-
-
 def section_dpdk(raw, out, md):
     md.append("## 3. Against DPDK's own forwarder, driven by a real virtio driver "
               "(`bench/dpdk_bench.py`)\n")
@@ -514,7 +490,7 @@ def section_dpdk(raw, out, md):
     # Against DPDK's forwarder: the issue's target is at least its frames/s at
     # every size. Per-run ratios pair the cells of one run, measured minutes
     # apart at most, so the machine's slow and fast phases hit both alike.
-    ratio = []
+    ratio, by_phase = [], []
     for edge, _ in DPDK_EDGES:
         for size in edge_sizes(edge):
             dd = get.get((edge, "dpdk-io", size), [])
@@ -528,7 +504,15 @@ def section_dpdk(raw, out, md):
                     edge, size, label, med,
                     ", ".join("%.2f" % x for x in per) or "–",
                     "%d of %d" % (sum(x >= 1.0 for x in per), len(per))))
-    by_phase = dpdk_ratios_by_phase(get, edge_sizes)
+                # the same pairs, kept where both cells of the run saw one phase
+                near, far = (sorted(paired_ratios([r for r in cw if line_phase(r) == ph],
+                                                  [r for r in dd if line_phase(r) == ph],
+                                                  "mfps", lambda r: r["run"]))
+                             for ph in ("near", "far"))
+                if near or far:
+                    by_phase.append("| %s | %d B | %s | %s | %s |" % (
+                        edge, size, label, ", ".join("%.2f" % x for x in near) or "–",
+                        ", ".join("%.2f" % x for x in far) or "–"))
     if ratio:
         md.append("**Against DPDK's forwarder** (the issue's target: at least its frames/s at "
                   "every size): the ratio of the medians, and each run's own ratio (the "
