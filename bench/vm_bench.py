@@ -38,6 +38,7 @@ import gzip
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -288,11 +289,8 @@ def parse_ping(block):
     if not m:
         return None
     times = sorted(float(t) for t in re.findall(r"seq=\d+ ttl=\d+ time=([\d.]+) ms", block))
-    median = p90 = None
-    if times:
-        h = len(times) // 2
-        median = times[h] if len(times) % 2 else (times[h - 1] + times[h]) / 2
-        p90 = times[min(len(times) - 1, (9 * len(times)) // 10)]
+    median = statistics.median(times) if times else None
+    p90 = times[min(len(times) - 1, (9 * len(times)) // 10)] if times else None
     return float(m.group(2)), float(m.group(1)), float(m.group(3)), \
         int(lost.group(1)) if lost else None, median, p90
 
