@@ -5,16 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cw_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+/* The decimal number at the start of s; *end points past it. A digit
+ * first: strtoull would also take leading blanks and a sign (" -1" as
+ * 2^64-1). */
+static int leading_decimal(const char *s, unsigned long long *v, char **end)
 {
-    /* A digit first: strtoull would also take leading blanks and a sign
-     * (" -1" as 2^64-1). */
     if (!s || *s < '0' || *s > '9')
         return -1;
     errno = 0;
+    *v = strtoull(s, end, 10);
+    return errno ? -1 : 0;
+}
+
+int cw_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    unsigned long long v;
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
+    if (leading_decimal(s, &v, &end) || *end || v < min || v > max)
         return -1;
     *out = v;
     return 0;
@@ -22,14 +29,9 @@ int cw_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 int cw_parse_size(const char *s, uint64_t *out)
 {
-    /* A digit first: strtoull would also take leading blanks and a sign
-     * (" -1" as 2^64-1). */
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
+    unsigned long long v;
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
+    if (leading_decimal(s, &v, &end))
         return -1;
     unsigned shift = 0;
     switch (*end) {
