@@ -61,8 +61,15 @@ uint64_t cw_net_offered_features(const struct cw_net_params *p)
 {
     /* VERSION_1 implies the any-layout framing, so ANY_LAYOUT (a legacy bit)
      * is not offered; UFO, the control queue, multiqueue and packed rings
-     * are not implemented and never offered. */
+     * are not implemented and never offered.
+     * IN_ORDER promises what the engine does anyway: every chain goes back
+     * in the order it was made available (sent or dropped, one at a time;
+     * a blocked frame gives back only the chains it took last). A driver
+     * that knows it may skip its per-buffer bookkeeping: DPDK's virtio
+     * driver then takes its in-order paths, which touch fewer of the
+     * lines this device writes (64 B frames, far CPUs: 5.1 -> 7.0 M/s). */
     uint64_t f = CW_BIT(VIRTIO_F_VERSION_1) | CW_BIT(VIRTIO_RING_F_EVENT_IDX) |
+                 CW_BIT(VIRTIO_F_IN_ORDER) |
                  CW_BIT(VIRTIO_RING_F_INDIRECT_DESC) | CW_BIT(VIRTIO_NET_F_STATUS) |
                  CW_BIT(VIRTIO_NET_F_MAC);
     if (p->mtu >= MIN_MTU)

@@ -248,6 +248,7 @@ static struct virtio_net_hdr_mrg_rxbuf hdr_none(void)
 #define F_GTSO4 CW_BIT(VIRTIO_NET_F_GUEST_TSO4)
 #define F_GTSO6 CW_BIT(VIRTIO_NET_F_GUEST_TSO6)
 #define F_GECN CW_BIT(VIRTIO_NET_F_GUEST_ECN)
+#define F_INORDER CW_BIT(VIRTIO_F_IN_ORDER)
 #define F_BASE (F_V1 | F_EVIDX | F_INDIR)
 #define F_HOST_OFF (F_CSUM | F_HTSO4 | F_HTSO6 | F_HECN)
 #define F_GUEST_OFF (F_GCSUM | F_GTSO4 | F_GTSO6 | F_GECN)
@@ -430,11 +431,12 @@ static void test_offered_features(void **state)
     (void)state;
     struct cw_net_params p = {.mtu = 0};
     uint64_t f = cw_net_offered_features(&p);
-    assert_int_equal(f, F_V1 | F_EVIDX | F_INDIR | CW_BIT(VIRTIO_NET_F_STATUS) |
+    assert_int_equal(f, F_V1 | F_EVIDX | F_INDIR | F_INORDER | CW_BIT(VIRTIO_NET_F_STATUS) |
                             CW_BIT(VIRTIO_NET_F_MAC));
     f = cw_net_offered_features(&all_params);
-    assert_int_equal(f, F_BASE | CW_BIT(VIRTIO_NET_F_STATUS) | CW_BIT(VIRTIO_NET_F_MAC) |
-                            CW_BIT(VIRTIO_NET_F_MTU) | F_MRG | F_HOST_OFF | F_GUEST_OFF);
+    assert_int_equal(f, F_BASE | F_INORDER | CW_BIT(VIRTIO_NET_F_STATUS) |
+                            CW_BIT(VIRTIO_NET_F_MAC) | CW_BIT(VIRTIO_NET_F_MTU) | F_MRG |
+                            F_HOST_OFF | F_GUEST_OFF);
     /* Never offered, whatever the parameters. */
     static const int never[] = {VIRTIO_NET_F_GUEST_UFO, VIRTIO_NET_F_HOST_UFO,
                                 VIRTIO_NET_F_CTRL_VQ,   VIRTIO_NET_F_MQ,
@@ -1600,6 +1602,86 @@ static void test_loopback_tso_to_plain_guest(void **state)
     nfx_teardown((void **)&b);
 }
 
+/* VIRTIO_F_IN_ORDER is offered, so every chain must go back in the order
+ * the driver made it available, whatever happened to it: sent, dropped,
+ * held back by a full port, a frame spread over several buffers, a frame
+ * that had to wait for more buffers. A driver that negotiated the feature
+ * frees its descriptors by position and would be corrupted otherwise. */
+static void assert_used_in_avail_order(struct sim_vring *r, const uint16_t *heads, uint16_t n)
+{
+    assert_int_equal(sim_used_idx(r), n);
+    for (uint16_t i = 0; i < n; i++)
+        assert_int_equal(sim_used_elem(r, i).id, heads[i]);
+}
+
+static void test_in_order_use(void **state)
+{
+    struct nfx *f = *state;
+    nfx_start(f, F_BASE | F_INORDER | F_MRG, 32, 32);
+    fifo_init(&f->out, 3);
+    struct virtio_net_hdr_mrg_rxbuf h = hdr_none();
+    uint8_t fr[3000];
+    uint16_t heads[32];
+    uint16_t n = 0;
+
+    /* TX: good frames in every layout, two drops, and a port that fills. */
+    for (uint32_t i = 0; i < 8; i++) {
+        uint32_t len = (i == 2 || i == 5) ? 10 : 100 + i; /* 10: too short */
+        build_plain(fr, len < ETH + 4 ? ETH + 4 : len, i);
+        heads[n++] = guest_tx(f, &h, 12, fr, len, (int)(i % 3));
+    }
+    uint16_t sent = 0;
+    while (cw_net_tx(f->n) == CW_NET_BLOCKED) {
+        uint32_t len;
+        uint8_t *p;
+        while ((p = peer_take(f, &len))) {
+            free(p);
+            sent++;
+        }
+    }
+    fifo_clear(&f->out);
+    assert_int_equal(f->n->stats.drops[CW_DROP_TX_SHORT], 2);
+    assert_int_equal(f->n->stats.tx_frames, 6);
+    assert_true(sent >= 3); /* the port did fill on the way */
+    assert_used_in_avail_order(&f->tx, heads, n);
+
+    /* RX: 1000-byte buffers, frames of one, two and three buffers, one
+     * that must wait for buffers posted later. */
+    n = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        struct sim_seg s = {.len = 1000, .write = true};
+        heads[n] = sim_chain(&f->rx, &s, 1);
+        f->buf_of_head[CW_NET_RXQ][heads[n]] = s.gpa;
+        f->len_of_head[CW_NET_RXQ][heads[n]] = 1000;
+        sim_avail_push(&f->rx, heads[n++]);
+    }
+    struct virtio_net_hdr_mrg_rxbuf m = hdr_none();
+    static const uint32_t sizes[] = {500, 1500, 2500};
+    for (unsigned i = 0; i < 3; i++) {
+        build_plain(fr, sizes[i], 20 + i);
+        peer_send(f, &m, fr, sizes[i]);
+    }
+    /* 1 + 2 buffers taken, the third frame needs 3 of the 1 left. */
+    assert_int_equal(cw_net_rx(f->n), CW_NET_BLOCKED);
+    assert_int_equal(sim_used_idx(&f->rx), 3);
+    for (unsigned i = 0; i < 4; i++) {
+        struct sim_seg s = {.len = 1000, .write = true};
+        heads[n] = sim_chain(&f->rx, &s, 1);
+        f->buf_of_head[CW_NET_RXQ][heads[n]] = s.gpa;
+        f->len_of_head[CW_NET_RXQ][heads[n]] = 1000;
+        sim_avail_push(&f->rx, heads[n++]);
+    }
+    assert_int_equal(cw_net_rx(f->n), CW_NET_IDLE);
+    assert_used_in_avail_order(&f->rx, heads, 6);
+    for (unsigned i = 0; i < 3; i++) {
+        uint8_t out[3000];
+        uint32_t len;
+        assert_true(guest_rx_take(f, &m, out, &len, true, 12));
+        assert_int_equal(len, sizes[i]);
+        assert_int_equal(rd32(out + ETH), 20 + i);
+    }
+}
+
 /* Each device test twice, once per guest-memory flavour. */
 #define T(t)                                                               \
     {#t " (translating)", t, nfx_setup, nfx_teardown, &translating_flavour}, \
@@ -1646,6 +1728,7 @@ int main(void)
         {"test_rx_enable_recheck (copying)", test_rx_enable_recheck, nfx_setup, nfx_teardown,
          &copying_flavour},
         T(test_loopback_tso_to_plain_guest),
+        T(test_in_order_use),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
