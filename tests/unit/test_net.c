@@ -359,8 +359,9 @@ static uint16_t guest_tx(struct nfx *f, const void *hdr, uint32_t hlen, const ui
     return h;
 }
 
-/* Guest RX: post `count` writable buffers of `size` bytes. */
-static void guest_rx_post(struct nfx *f, unsigned count, uint32_t size)
+/* Guest RX: post `count` writable buffers of `size` bytes; their heads in
+ * order into heads[] unless it is NULL. */
+static void guest_rx_post_heads(struct nfx *f, unsigned count, uint32_t size, uint16_t *heads)
 {
     for (unsigned i = 0; i < count; i++) {
         struct sim_seg s = {.len = size, .write = true};
@@ -368,7 +369,14 @@ static void guest_rx_post(struct nfx *f, unsigned count, uint32_t size)
         f->buf_of_head[CW_NET_RXQ][h] = s.gpa;
         f->len_of_head[CW_NET_RXQ][h] = size;
         sim_avail_push(&f->rx, h);
+        if (heads)
+            heads[i] = h;
     }
+}
+
+static void guest_rx_post(struct nfx *f, unsigned count, uint32_t size)
+{
+    guest_rx_post_heads(f, count, size, NULL);
 }
 
 /* Peer: put a frame (meta header + frame bytes) into the device's RX. */
@@ -1647,14 +1655,7 @@ static void test_in_order_use(void **state)
 
     /* RX: 1000-byte buffers, frames of one, two and three buffers, one
      * that must wait for buffers posted later. */
-    n = 0;
-    for (unsigned i = 0; i < 4; i++) {
-        struct sim_seg s = {.len = 1000, .write = true};
-        heads[n] = sim_chain(&f->rx, &s, 1);
-        f->buf_of_head[CW_NET_RXQ][heads[n]] = s.gpa;
-        f->len_of_head[CW_NET_RXQ][heads[n]] = 1000;
-        sim_avail_push(&f->rx, heads[n++]);
-    }
+    guest_rx_post_heads(f, 4, 1000, heads);
     struct virtio_net_hdr_mrg_rxbuf m = hdr_none();
     static const uint32_t sizes[] = {500, 1500, 2500};
     for (unsigned i = 0; i < 3; i++) {
@@ -1664,13 +1665,7 @@ static void test_in_order_use(void **state)
     /* 1 + 2 buffers taken, the third frame needs 3 of the 1 left. */
     assert_int_equal(cw_net_rx(f->n), CW_NET_BLOCKED);
     assert_int_equal(sim_used_idx(&f->rx), 3);
-    for (unsigned i = 0; i < 4; i++) {
-        struct sim_seg s = {.len = 1000, .write = true};
-        heads[n] = sim_chain(&f->rx, &s, 1);
-        f->buf_of_head[CW_NET_RXQ][heads[n]] = s.gpa;
-        f->len_of_head[CW_NET_RXQ][heads[n]] = 1000;
-        sim_avail_push(&f->rx, heads[n++]);
-    }
+    guest_rx_post_heads(f, 4, 1000, heads + 4);
     assert_int_equal(cw_net_rx(f->n), CW_NET_IDLE);
     assert_used_in_avail_order(&f->rx, heads, 6);
     for (unsigned i = 0; i < 3; i++) {
