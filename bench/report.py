@@ -369,7 +369,11 @@ def section_dpdk(raw, out, md):
         "NIC: control sockets, a fresh port per NIC handed to the switch then to the device; "
         "both ports in one domain, so no policy rule is evaluated, MAC anti-spoofing on), or "
         "**DPDK**'s own forwarder (a second testpmd with `net_vhost0/1`, "
-        "`--forward-mode=io`).\n" % (load_machine(raw).get("dpdk", "?"), p["queue_size"]))
+        "`--forward-mode=io`). Both kinds of middle offer VIRTIO_F_IN_ORDER, so the edge's "
+        "virtio driver takes the same (in-order) receive and transmit paths against either; "
+        "the features a driver is offered decide how many of the middle's cache lines it "
+        "has to fetch (docs/PERFORMANCE.md, sixth pass).\n"
+        % (load_machine(raw).get("dpdk", "?"), p["queue_size"]))
     md.append(
         "Three ways to drive it (the *edge*):\n\n"
         "- **flowgen** (open loop): each port generates UDP/IPv4 frames (`--txpkts` minus 4 "
