@@ -95,6 +95,9 @@ static int run_in_sandbox(enum profile p, child_fn fn)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* cmocka's handler would turn a fault into an abort: let the
+         * status say what happened. */
+        signal(SIGSEGV, SIG_DFL);
         unsetenv(CW_SANDBOX_SELFTEST_ENV);
         if (enter(p) != 0)
             _exit(C_ENTER_FAILED);
@@ -390,6 +393,29 @@ static void f_int80(void)
     __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L /* i386 getpid */) : "memory");
     (void)ret;
 }
+
+/* Does this host take i386 system calls at all? A kernel without IA32
+ * emulation (or a hypervisor that does not pass int 0x80 on: this PVM host
+ * did at one hour and not the next) answers int 0x80 with SIGSEGV before any
+ * filter runs. Asked once, outside any sandbox. */
+static bool host_has_int80(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            signal(SIGSEGV, SIG_DFL);
+            f_int80();
+            _exit(C_OK);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        known = WIFEXITED(status) && WEXITSTATUS(status) == C_OK;
+    }
+    return known == 1;
+}
 #endif
 
 struct forbidden {
@@ -452,6 +478,16 @@ static void check_forbidden(enum profile p)
         if (!(forbidden[i].profiles & (1u << p)))
             continue;
         int status = run_in_sandbox(p, forbidden[i].fn);
+#ifdef __x86_64__
+        /* No i386 entry on this host: nothing for the filter to block, and
+         * the call faults in the sandbox as it does outside. */
+        if (forbidden[i].fn == f_int80 && !host_has_int80() && WIFSIGNALED(status) &&
+            WTERMSIG(status) == SIGSEGV) {
+            print_message("profile %d: %s faults on this host even unconfined; not checked\n",
+                          p, forbidden[i].name);
+            continue;
+        }
+#endif
         if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS)
             print_error("profile %d: %s was not killed by SIGSYS\n", p, forbidden[i].name);
         expect_sigsys(status);
@@ -572,6 +608,9 @@ static void check_status(enum profile p)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* cmocka's handler would turn a fault into an abort: let the
+         * status say what happened. */
+        signal(SIGSEGV, SIG_DFL);
         unsetenv(CW_SANDBOX_SELFTEST_ENV);
         if (enter(p) != 0)
             _exit(C_ENTER_FAILED);
