@@ -84,6 +84,17 @@ static int enter(enum profile p)
 
 typedef void (*child_fn)(void);
 
+/* In a forked child: enter profile p, or exit C_ENTER_FAILED. */
+static void enter_in_child(enum profile p)
+{
+    /* cmocka's handler would turn a fault into an abort: let the status
+     * say what happened. */
+    signal(SIGSEGV, SIG_DFL);
+    unsetenv(CW_SANDBOX_SELFTEST_ENV);
+    if (enter(p) != 0)
+        _exit(C_ENTER_FAILED);
+}
+
 /* Fork; the child enters profile p and runs fn, then exits C_OK. Returns the
  * child's wait status. */
 static pid_t parent_pid;
@@ -95,12 +106,7 @@ static int run_in_sandbox(enum profile p, child_fn fn)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* cmocka's handler would turn a fault into an abort: let the
-         * status say what happened. */
-        signal(SIGSEGV, SIG_DFL);
-        unsetenv(CW_SANDBOX_SELFTEST_ENV);
-        if (enter(p) != 0)
-            _exit(C_ENTER_FAILED);
+        enter_in_child(p);
         fn();
         _exit(C_OK);
     }
@@ -608,12 +614,7 @@ static void check_status(enum profile p)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* cmocka's handler would turn a fault into an abort: let the
-         * status say what happened. */
-        signal(SIGSEGV, SIG_DFL);
-        unsetenv(CW_SANDBOX_SELFTEST_ENV);
-        if (enter(p) != 0)
-            _exit(C_ENTER_FAILED);
+        enter_in_child(p);
         wait_for_parent();
         _exit(C_OK);
     }
