@@ -52,25 +52,25 @@ def sh(args, strip=True):
     return out.strip() if strip else out
 
 
-def hypervisor():
+def hypervisor(cpu_flags):
     """Who runs this machine: lscpu's vendor when the hypervisor names
     itself; a CPU flag alone says only that there is one (this host's
     hypervisor sets the flag and no vendor)."""
     vendor = sh(["sh", "-c", "lscpu | sed -n 's/^Hypervisor vendor: *//p'"])
     if vendor:
         return vendor
-    with open("/proc/cpuinfo") as f:
-        flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
-    return "an unnamed hypervisor's" if "hypervisor" in flags else ""
+    return "an unnamed hypervisor's" if "hypervisor" in cpu_flags else ""
 
 
 def machine():
-    cpu = ""
+    # the first CPU's fields ("model name", "flags", ...)
+    cpuinfo = {}
     with open("/proc/cpuinfo") as f:
         for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            if not line.strip():
                 break
+            key, _, value = line.partition(":")
+            cpuinfo[key.strip()] = value.strip()
     with open("/proc/meminfo") as f:
         mem_kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
     # porcelain lines are "XY path": not stripped, or the first line loses a column
@@ -83,9 +83,9 @@ def machine():
         "commit_subject": sh(["git", "log", "-1", "--format=%s"]),
         "uncommitted": [l[3:] for l in dirty],
         "untracked_src": [l[3:] for l in untracked if l.startswith("??")],
-        "cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem_kb / 1048576, 1),
+        "cpu": cpuinfo.get("model name", ""), "cores": os.cpu_count(), "mem_gib": round(mem_kb / 1048576, 1),
         "kernel": sh(["uname", "-r"]),
-        "hypervisor": hypervisor(),
+        "hypervisor": hypervisor(cpuinfo.get("flags", "").split()),
         "qemu": sh(["sh", "-c", "qemu-system-x86_64 --version | head -1"]),
         "dpdk": sh(["dpkg-query", "-W", "-f=${Version}", "dpdk-dev"]),
         "iperf3_host": sh(["dpkg-query", "-W", "-f=${Version}", "iperf3"]),
